@@ -1,0 +1,39 @@
+"""Arbiter's Python client: `Client`, the error tree and seed-shape helpers."""
+
+from ._client import Client
+from ._errors import (
+    AlreadyExistsError,
+    ArbiterError,
+    DeadlineExceededError,
+    FailedPreconditionError,
+    FieldViolation,
+    InternalError,
+    InvalidArgumentError,
+    NotFoundError,
+    PermissionDeniedError,
+    ResourceExhaustedError,
+    UnauthenticatedError,
+    UnavailableError,
+    error_from_rpc,
+)
+from ._seed import message_to_dict, offer_from_dict, offer_to_dict
+
+__all__ = [
+    "AlreadyExistsError",
+    "ArbiterError",
+    "Client",
+    "DeadlineExceededError",
+    "FailedPreconditionError",
+    "FieldViolation",
+    "InternalError",
+    "InvalidArgumentError",
+    "NotFoundError",
+    "PermissionDeniedError",
+    "ResourceExhaustedError",
+    "UnauthenticatedError",
+    "UnavailableError",
+    "error_from_rpc",
+    "message_to_dict",
+    "offer_from_dict",
+    "offer_to_dict",
+]

@@ -1,0 +1,167 @@
+"""The typed, synchronous client: one snake_case method per RPC."""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Iterable, Iterator, Mapping, Sequence
+from typing import Any, TypeVar, cast
+
+import grpc
+from google.protobuf import field_mask_pb2
+from google.protobuf.message import Message
+
+from arbiter.v1 import offers_pb2, offers_pb2_grpc
+
+from ._errors import error_from_rpc
+from ._seed import offer_from_dict
+
+DEFAULT_TARGET = "127.0.0.1:50051"
+DEFAULT_TIMEOUT = 5.0
+
+Response = TypeVar("Response", bound=Message)
+OfferLike = offers_pb2.Offer | Mapping[str, Any]
+
+
+def _as_offer(offer: OfferLike) -> offers_pb2.Offer:
+    return offer if isinstance(offer, offers_pb2.Offer) else offer_from_dict(offer)
+
+
+class Client:
+    """A connection to one Arbiter server, acting for one tenant.
+
+    Every call has a deadline (`timeout` seconds unless the call overrides
+    it) and raises an `ArbiterError` subclass when it fails. Use it as a
+    context manager, or call `close()`.
+
+        with Client("127.0.0.1:50051", tenant="acme") as arbiter:
+            offer = arbiter.create_offer({"name": "Gold card", "priority": "high"})
+    """
+
+    def __init__(
+        self,
+        target: str = DEFAULT_TARGET,
+        *,
+        tenant: str | None = None,
+        timeout: float = DEFAULT_TIMEOUT,
+        credentials: grpc.ChannelCredentials | None = None,
+        metadata: Sequence[tuple[str, str]] = (),
+        options: Sequence[tuple[str, Any]] = (),
+    ) -> None:
+        self.target = target
+        self.timeout = timeout
+        self._metadata = tuple(metadata) + ((("x-tenant-id", tenant),) if tenant else ())
+        if credentials is None:
+            self._channel = grpc.insecure_channel(target, options=list(options))
+        else:
+            self._channel = grpc.secure_channel(target, credentials, options=list(options))
+        self.offers = offers_pb2_grpc.OfferServiceStub(self._channel)
+
+    def __enter__(self) -> Client:
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self.close()
+
+    def close(self) -> None:
+        self._channel.close()
+
+    @property
+    def channel(self) -> grpc.Channel:
+        """The underlying channel, for stubs of services this class does not wrap."""
+        return self._channel
+
+    def _call(
+        self, method: Callable[..., Response], request: Message, timeout: float | None = None
+    ) -> Response:
+        try:
+            return method(
+                request, timeout=self.timeout if timeout is None else timeout, metadata=self._metadata
+            )
+        except grpc.RpcError as exc:
+            raise error_from_rpc(exc) from exc
+
+    # -- OfferService -----------------------------------------------------
+
+    def create_offer(self, offer: OfferLike, *, timeout: float | None = None) -> offers_pb2.Offer:
+        """Create an offer from a message or the seed's JSON body; returns it with id and timestamps."""
+        request = offers_pb2.CreateOfferRequest(offer=_as_offer(offer))
+        return self._call(self.offers.CreateOffer, request, timeout).offer
+
+    def get_offer(self, offer_id: str, *, timeout: float | None = None) -> offers_pb2.Offer:
+        return self._call(self.offers.GetOffer, offers_pb2.GetOfferRequest(id=offer_id), timeout).offer
+
+    def list_offers(
+        self,
+        *,
+        status: str | int | None = None,
+        category_ids: Iterable[str] = (),
+        tags: Iterable[str] = (),
+        page_size: int = 0,
+        page_token: str = "",
+        timeout: float | None = None,
+    ) -> offers_pb2.ListOffersResponse:
+        """One page of offers; `status` may be a word ("active") or an OfferStatus value."""
+        request = offers_pb2.ListOffersRequest(
+            status=_offer_status(status),
+            category_ids=list(category_ids),
+            tags=list(tags),
+            page_size=page_size,
+            page_token=page_token,
+        )
+        return self._call(self.offers.ListOffers, request, timeout)
+
+    def iter_offers(
+        self,
+        *,
+        status: str | int | None = None,
+        category_ids: Iterable[str] = (),
+        tags: Iterable[str] = (),
+        page_size: int = 0,
+    ) -> Iterator[offers_pb2.Offer]:
+        """Every matching offer, following page tokens."""
+        category_ids, tags = list(category_ids), list(tags)
+        token = ""
+        while True:
+            page = self.list_offers(
+                status=status, category_ids=category_ids, tags=tags, page_size=page_size, page_token=token
+            )
+            yield from page.offers
+            token = page.next_page_token
+            if not token:
+                return
+
+    def update_offer(
+        self,
+        offer: OfferLike,
+        update_mask: Sequence[str] | None = None,
+        *,
+        timeout: float | None = None,
+    ) -> offers_pb2.Offer:
+        """Change the offer named by `offer.id`.
+
+        Without `update_mask`, every field set in `offer` changes and nothing
+        is cleared; with it, exactly the named paths change ("*" for all).
+        """
+        request = offers_pb2.UpdateOfferRequest(offer=_as_offer(offer))
+        if update_mask is not None:
+            request.update_mask.CopyFrom(field_mask_pb2.FieldMask(paths=list(update_mask)))
+        return self._call(self.offers.UpdateOffer, request, timeout).offer
+
+    def set_offer_status(
+        self, offer_id: str, status: str | int, *, timeout: float | None = None
+    ) -> offers_pb2.Offer:
+        """A lifecycle move: an update of `status` alone."""
+        offer = offers_pb2.Offer(id=offer_id, status=_offer_status(status))
+        return self.update_offer(offer, ["status"], timeout=timeout)
+
+    def delete_offer(self, offer_id: str, *, force: bool = False, timeout: float | None = None) -> None:
+        self._call(self.offers.DeleteOffer, offers_pb2.DeleteOfferRequest(id=offer_id, force=force), timeout)
+
+
+def _offer_status(status: str | int | None) -> offers_pb2.OfferStatus:
+    if status is None:
+        return offers_pb2.OFFER_STATUS_UNSPECIFIED
+    if isinstance(status, int):
+        return cast(offers_pb2.OfferStatus, status)
+    name = status.upper()
+    value = offers_pb2.OfferStatus.Value(name if name.startswith("OFFER_STATUS_") else "OFFER_STATUS_" + name)
+    return cast(offers_pb2.OfferStatus, value)

@@ -1,0 +1,73 @@
+"""The seed's JSON shapes (camelCase, lowercase enum words) <-> protobuf messages."""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+from typing import Any
+
+from google.protobuf import json_format
+from google.protobuf.message import Message
+
+from arbiter.v1 import offers_pb2
+
+# Enum fields whose seed form is a lowercase word: field name -> proto prefix.
+_ENUM_PREFIXES = {"priority": "PRIORITY_", "status": "OFFER_STATUS_"}
+
+
+def _enum_to_wire(body: Mapping[str, Any]) -> dict[str, Any]:
+    out = dict(body)
+    for key, prefix in _ENUM_PREFIXES.items():
+        value = out.get(key)
+        if isinstance(value, str) and value and not value.startswith(prefix):
+            out[key] = prefix + value.upper()
+    return out
+
+
+def _enum_to_seed(body: dict[str, Any]) -> dict[str, Any]:
+    for key, prefix in _ENUM_PREFIXES.items():
+        value = body.get(key)
+        if isinstance(value, str) and value.startswith(prefix):
+            body[key] = value[len(prefix) :].lower()
+    return body
+
+
+def offer_from_dict(body: Mapping[str, Any]) -> offers_pb2.Offer:
+    """An Offer message from the seed's JSON body (`"priority": "high"` and all).
+
+    Accepts camelCase or snake_case keys, lowercase or proto enum names, and
+    RFC 3339 strings for dates. Unknown keys raise ValueError
+    (google.protobuf.json_format.ParseError) naming the key.
+    """
+    return json_format.ParseDict(_enum_to_wire(body), offers_pb2.Offer())
+
+
+def offer_to_dict(offer: offers_pb2.Offer) -> dict[str, Any]:
+    """The seed's JSON shape of an Offer: camelCase keys, lowercase enums, numbers as numbers."""
+    body = message_to_dict(offer)
+    return _enum_to_seed(body)
+
+
+def message_to_dict(message: Message) -> dict[str, Any]:
+    """Any message as proto3 JSON, except that int64 values come back as numbers, not strings."""
+    body = json_format.MessageToDict(message, always_print_fields_with_no_presence=True)
+    _int64_strings_to_numbers(message, body)
+    return body
+
+
+def _int64_strings_to_numbers(message: Message, body: dict[str, Any]) -> None:
+    # proto3 JSON writes 64-bit integers as strings; the seed's shapes use numbers.
+    for field in message.DESCRIPTOR.fields:
+        key = field.json_name
+        if key not in body:
+            continue
+        if field.message_type is not None and field.message_type.full_name.startswith("google.protobuf."):
+            continue
+        if field.message_type is not None:
+            if field.is_repeated:
+                for item_msg, item in zip(getattr(message, field.name), body[key], strict=False):
+                    _int64_strings_to_numbers(item_msg, item)
+            elif not field.message_type.GetOptions().map_entry:
+                _int64_strings_to_numbers(getattr(message, field.name), body[key])
+        elif field.cpp_type in (field.CPPTYPE_INT64, field.CPPTYPE_UINT64):
+            value = body[key]
+            body[key] = [int(x) for x in value] if isinstance(value, list) else int(value)

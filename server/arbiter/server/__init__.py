@@ -1,0 +1,1 @@
+"""Arbiter server: a next-best-action decisioning service over gRPC."""

@@ -1,0 +1,1 @@
+"""Domain layer: plain Python models and rules. No I/O, no gRPC, no SQLite."""

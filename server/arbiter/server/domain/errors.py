@@ -1,0 +1,93 @@
+"""Domain errors: one exception tree, each carrying a reason constant (domain layer).
+
+The transport layer maps each class to a gRPC status code; the domain never
+names status codes itself.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterable
+from dataclasses import dataclass
+
+
+@dataclass(frozen=True, slots=True)
+class FieldViolation:
+    """One bad field: a camelCase path ("budget.maxImpressions") and what is wrong."""
+
+    field: str
+    description: str
+
+
+class DomainError(Exception):
+    """Base of every error a caller is meant to see."""
+
+    default_reason = "ERROR"
+
+    def __init__(self, message: str, *, reason: str | None = None, metadata: dict[str, str] | None = None):
+        super().__init__(message)
+        self.message = message
+        self.reason = reason or self.default_reason
+        self.metadata = metadata or {}
+
+
+class InvalidArgument(DomainError):
+    """The request itself is wrong; `violations` names every bad field."""
+
+    default_reason = "INVALID_ARGUMENT"
+
+    def __init__(
+        self,
+        violations: Iterable[FieldViolation],
+        *,
+        message: str | None = None,
+        reason: str | None = None,
+    ):
+        self.violations = tuple(violations)
+        if message is None:
+            message = "; ".join(f"{v.field}: {v.description}" for v in self.violations) or "invalid argument"
+        super().__init__(message, reason=reason)
+
+    @classmethod
+    def single(cls, field: str, description: str, *, reason: str | None = None) -> InvalidArgument:
+        return cls([FieldViolation(field, description)], reason=reason)
+
+
+class NotFound(DomainError):
+    default_reason = "NOT_FOUND"
+
+
+class AlreadyExists(DomainError):
+    default_reason = "ALREADY_EXISTS"
+
+
+class FailedPrecondition(DomainError):
+    default_reason = "FAILED_PRECONDITION"
+
+
+class ResourceExhausted(DomainError):
+    default_reason = "RESOURCE_EXHAUSTED"
+
+
+class Unavailable(DomainError):
+    default_reason = "UNAVAILABLE"
+
+
+class ViolationCollector:
+    """Collects field violations so a request reports all of them at once."""
+
+    def __init__(self, prefix: str = "") -> None:
+        self._prefix = prefix
+        self.violations: list[FieldViolation] = []
+
+    def add(self, field: str, description: str) -> None:
+        self.violations.append(FieldViolation(self._prefix + field, description))
+
+    def nested(self, prefix: str) -> ViolationCollector:
+        """A collector that writes into this one with `prefix` before every path."""
+        child = ViolationCollector(self._prefix + prefix)
+        child.violations = self.violations
+        return child
+
+    def raise_if_any(self) -> None:
+        if self.violations:
+            raise InvalidArgument(self.violations)

@@ -1,0 +1,49 @@
+"""Time zones, instants and local calendar helpers (domain layer)."""
+
+from __future__ import annotations
+
+import functools
+import re
+from datetime import UTC, datetime, timedelta
+from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
+
+_HHMM = re.compile(r"^([01]\d|2[0-3]):([0-5]\d)$")
+_EPOCH = datetime(1970, 1, 1, tzinfo=UTC)
+
+
+@functools.lru_cache(maxsize=1024)
+def load_timezone(name: str) -> ZoneInfo | None:
+    """The IANA zone called `name`, or None when there is no such zone."""
+    if not name or name != name.strip() or len(name) > 64:
+        return None
+    try:
+        return ZoneInfo(name)
+    except (ZoneInfoNotFoundError, ValueError, OSError):
+        return None
+
+
+def parse_hhmm(text: str) -> int | None:
+    """Minutes after midnight of an "HH:MM" string (00:00 to 23:59), or None."""
+    match = _HHMM.match(text)
+    if match is None:
+        return None
+    return int(match.group(1)) * 60 + int(match.group(2))
+
+
+def to_epoch_micros(moment: datetime) -> int:
+    """An aware datetime as integer microseconds since the Unix epoch."""
+    delta = moment - _EPOCH
+    return (delta.days * 86_400 + delta.seconds) * 1_000_000 + delta.microseconds
+
+
+def from_epoch_micros(micros: int) -> datetime:
+    return _EPOCH + timedelta(microseconds=micros)
+
+
+def local_day(moment_micros: int, zone: ZoneInfo) -> int:
+    """The local calendar day containing an instant, as a proleptic ordinal (date.toordinal())."""
+    return from_epoch_micros(moment_micros).astimezone(zone).date().toordinal()
+
+
+def utc_now() -> datetime:
+    return datetime.now(UTC)

@@ -1,0 +1,45 @@
+"""Opening SQLite connections with the server's settings (storage layer)."""
+
+from __future__ import annotations
+
+import enum
+import sqlite3
+from pathlib import Path
+
+from sqlite_utils import Database
+
+from .migrations import migrations
+
+BUSY_TIMEOUT_MS = 5_000
+
+
+class Durability(enum.Enum):
+    """How much an acknowledged write survives.
+
+    PROCESS (synchronous=NORMAL in WAL mode) survives a crash or kill -9 of
+    the server; FULL (synchronous=FULL) also survives power loss, at the cost
+    of an fsync per committed batch.
+    """
+
+    PROCESS = "process"
+    FULL = "full"
+
+
+def open_writer(path: Path, durability: Durability) -> Database:
+    """The single write connection, migrated to the current schema."""
+    conn = sqlite3.connect(str(path), check_same_thread=False, timeout=BUSY_TIMEOUT_MS / 1000)
+    conn.execute(f"PRAGMA busy_timeout = {BUSY_TIMEOUT_MS}")
+    conn.execute("PRAGMA journal_mode = WAL")
+    conn.execute("PRAGMA synchronous = " + ("FULL" if durability is Durability.FULL else "NORMAL"))
+    conn.execute("PRAGMA foreign_keys = ON")
+    db = Database(conn, execute_plugins=False)
+    migrations.apply(db)
+    return db
+
+
+def open_reader(path: Path) -> sqlite3.Connection:
+    """A read-only connection; WAL lets it read while the writer writes."""
+    conn = sqlite3.connect(str(path), check_same_thread=False, timeout=BUSY_TIMEOUT_MS / 1000)
+    conn.execute(f"PRAGMA busy_timeout = {BUSY_TIMEOUT_MS}")
+    conn.execute("PRAGMA query_only = ON")
+    return conn

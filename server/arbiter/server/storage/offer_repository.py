@@ -1,0 +1,237 @@
+"""Offer persistence: create, read, list, update and delete (storage layer).
+
+Writes are jobs on the writer thread that read the current row, apply the
+domain rules and write, all inside the job's savepoint, so concurrent updates
+never lose each other's changes; once committed, the in-memory cache is
+updated on the event loop before the caller hears back.
+"""
+
+from __future__ import annotations
+
+import sqlite3
+from collections.abc import Callable
+from dataclasses import replace
+from datetime import datetime
+
+from sqlite_utils import Database
+
+from ..domain import offer_rules
+from ..domain.errors import AlreadyExists, FailedPrecondition, InvalidArgument, NotFound
+from ..domain.ids import OFFER_PREFIX, new_id
+from ..domain.offers import Offer, OfferStatus
+from ..domain.pagination import (
+    PageCursor,
+    decode_page_token,
+    encode_page_token,
+    page_size,
+    query_fingerprint,
+)
+from ..domain.timekeeping import to_epoch_micros
+from .offer_cache import OfferCache
+from .offer_codec import offer_from_row, offer_to_json
+from .reader import Reader
+from .writer import Writer
+
+MAX_FILTER_VALUES = 100
+
+# Called inside a delete job: does the offer have interaction history?
+HistoryCheck = Callable[[Database, str, str], bool]
+# Called on the loop after an offer is deleted (drops its counters).
+DeleteListener = Callable[[str, str], None]
+
+
+def _not_found(offer_id: str) -> NotFound:
+    return NotFound(f"offer {offer_id!r} not found", reason="OFFER_NOT_FOUND", metadata={"id": offer_id})
+
+
+class OfferRepository:
+    """Offers of every tenant: SQLite is the record, OfferCache the fast copy."""
+
+    def __init__(
+        self,
+        writer: Writer,
+        reader: Reader,
+        cache: OfferCache,
+        clock: Callable[[], datetime],
+    ) -> None:
+        self._writer = writer
+        self._reader = reader
+        self._cache = cache
+        self._clock = clock
+        self.history_check: HistoryCheck = lambda db, tenant, offer_id: False
+        self.delete_listeners: list[DeleteListener] = []
+
+    # -- reads ------------------------------------------------------------
+
+    def get(self, tenant: str, offer_id: str) -> Offer:
+        offer = self._cache.get(tenant, offer_id)
+        if offer is None:
+            raise _not_found(offer_id)
+        return offer
+
+    async def list_page(
+        self,
+        tenant: str,
+        *,
+        status: OfferStatus | None,
+        category_ids: list[str],
+        tags: list[str],
+        requested_page_size: int,
+        page_token: str,
+    ) -> tuple[list[Offer], str]:
+        """One page of offers ordered by (created_at, id), and the next page's token ("" at the end)."""
+        size = page_size(requested_page_size)
+        for name, values in (("categoryIds", category_ids), ("tags", tags)):
+            if len(values) > MAX_FILTER_VALUES:
+                raise InvalidArgument.single(name, f"at most {MAX_FILTER_VALUES} values, got {len(values)}")
+        category_ids, tags = sorted(set(category_ids)), sorted(set(tags))
+        fingerprint = query_fingerprint(tenant, status.value if status else None, category_ids, tags)
+        cursor = decode_page_token(page_token, fingerprint)
+
+        sql = ["SELECT id, created_us, updated_us, body FROM offers WHERE tenant = ?"]
+        params: list[object] = [tenant]
+        if status is not None:
+            sql.append("AND status = ?")
+            params.append(status.value)
+        if category_ids:
+            sql.append(f"AND category_id IN ({','.join('?' * len(category_ids))})")
+            params.extend(category_ids)
+        if tags:
+            sql.append(
+                f"AND id IN (SELECT offer_id FROM offer_tags WHERE tenant = ? AND tag IN "
+                f"({','.join('?' * len(tags))}) GROUP BY offer_id HAVING count(*) = ?)"
+            )
+            params.extend([tenant, *tags, len(tags)])
+        if cursor is not None:
+            sql.append("AND (created_us, id) > (?, ?)")
+            params.extend([cursor.created_us, cursor.id])
+        sql.append("ORDER BY created_us, id LIMIT ?")
+        params.append(size + 1)
+        query = " ".join(sql)
+
+        def run(conn: sqlite3.Connection) -> list[tuple[str, int, int, str]]:
+            return conn.execute(query, params).fetchall()
+
+        rows = await self._reader.run(run)
+        offers = [offer_from_row(*row) for row in rows[:size]]
+        next_token = ""
+        if len(rows) > size:
+            last = rows[size - 1]
+            next_token = encode_page_token(fingerprint, PageCursor(last[1], last[0]))
+        return offers, next_token
+
+    # -- writes -----------------------------------------------------------
+
+    async def create(self, tenant: str, draft: Offer) -> Offer:
+        prepared = offer_rules.prepare_new_offer(draft)
+
+        def work(db: Database) -> Offer:
+            _check_name_free(db, tenant, prepared.name, None)
+            offer_id = new_id(OFFER_PREFIX)
+            while _read_row(db, tenant, offer_id) is not None:
+                offer_id = new_id(OFFER_PREFIX)
+            now = self._clock()
+            offer = replace(prepared, id=offer_id, created_at=now, updated_at=now)
+            _write(db, tenant, offer, insert=True)
+            return offer
+
+        return await self._writer.run(work, lambda offer: self._cache.put(tenant, offer))
+
+    async def update(self, tenant: str, patch: Offer, mask: list[str] | None) -> Offer:
+        if not patch.id:
+            raise InvalidArgument.single("id", "is required: it names the offer to update")
+        paths = offer_rules.normalize_mask(mask) if mask else offer_rules.present_paths(patch)
+
+        def work(db: Database) -> Offer:
+            current = _read_row(db, tenant, patch.id)
+            if current is None:
+                raise _not_found(patch.id)
+            updated = offer_rules.apply_update(current, patch, paths)
+            violations = offer_rules.validate_offer(updated)
+            if violations:
+                raise InvalidArgument(violations)
+            assert current.status is not None and updated.status is not None
+            offer_rules.check_transition(current.status, updated.status)
+            if updated == current:
+                return current
+            if updated.name != current.name:
+                _check_name_free(db, tenant, updated.name, current.id)
+            updated = replace(updated, updated_at=self._clock())
+            _write(db, tenant, updated, insert=False)
+            return updated
+
+        return await self._writer.run(work, lambda offer: self._cache.put(tenant, offer))
+
+    async def delete(self, tenant: str, offer_id: str, *, force: bool) -> None:
+        def work(db: Database) -> str:
+            if _read_row(db, tenant, offer_id) is None:
+                raise _not_found(offer_id)
+            if not force and self.history_check(db, tenant, offer_id):
+                raise FailedPrecondition(
+                    f"offer {offer_id} has interaction history: archive it (status archived) to keep "
+                    "it for reporting, or delete with force",
+                    reason="OFFER_HAS_HISTORY",
+                    metadata={"id": offer_id},
+                )
+            db.execute("DELETE FROM offers WHERE tenant = ? AND id = ?", [tenant, offer_id])
+            db.execute("DELETE FROM offer_tags WHERE tenant = ? AND offer_id = ?", [tenant, offer_id])
+            return offer_id
+
+        def apply(deleted: str) -> None:
+            self._cache.remove(tenant, deleted)
+            for listener in self.delete_listeners:
+                listener(tenant, deleted)
+
+        await self._writer.run(work, apply)
+
+    def load(self) -> int:
+        """Fill the cache from the database (start-up, before serving)."""
+        return self._reader.run_now(self._cache.load)
+
+
+def _read_row(db: Database, tenant: str, offer_id: str) -> Offer | None:
+    row = db.execute(
+        "SELECT id, created_us, updated_us, body FROM offers WHERE tenant = ? AND id = ?", [tenant, offer_id]
+    ).fetchone()
+    return None if row is None else offer_from_row(*row)
+
+
+def _check_name_free(db: Database, tenant: str, name: str, own_id: str | None) -> None:
+    row = db.execute("SELECT id FROM offers WHERE tenant = ? AND name = ?", [tenant, name]).fetchone()
+    if row is not None and row[0] != own_id:
+        raise AlreadyExists(
+            f"an offer named {name!r} already exists ({row[0]}); names are unique per tenant",
+            reason="OFFER_NAME_TAKEN",
+            metadata={"name": name, "id": row[0]},
+        )
+
+
+def _write(db: Database, tenant: str, offer: Offer, *, insert: bool) -> None:
+    assert offer.created_at is not None and offer.updated_at is not None and offer.status is not None
+    values = [
+        offer.name,
+        offer.status.value,
+        offer.category_id,
+        to_epoch_micros(offer.created_at),
+        to_epoch_micros(offer.updated_at),
+        offer_to_json(offer),
+        tenant,
+        offer.id,
+    ]
+    if insert:
+        db.execute(
+            "INSERT INTO offers (name, status, category_id, created_us, updated_us, body, tenant, id) "
+            "VALUES (?, ?, ?, ?, ?, ?, ?, ?)",
+            values,
+        )
+    else:
+        db.execute(
+            "UPDATE offers SET name = ?, status = ?, category_id = ?, created_us = ?, updated_us = ?, "
+            "body = ? WHERE tenant = ? AND id = ?",
+            values,
+        )
+        db.execute("DELETE FROM offer_tags WHERE tenant = ? AND offer_id = ?", [tenant, offer.id])
+    db.conn.executemany(
+        "INSERT INTO offer_tags (tenant, tag, offer_id) VALUES (?, ?, ?)",
+        [(tenant, tag, offer.id) for tag in offer.tags],
+    )

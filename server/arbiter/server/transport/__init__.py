@@ -1,0 +1,1 @@
+"""Transport layer: gRPC servicers, proto <-> domain conversion and error mapping."""

@@ -1,0 +1,64 @@
+"""Shared proto <-> domain conversions: timestamps, structs, enums (transport layer)."""
+
+from __future__ import annotations
+
+import math
+from datetime import UTC, datetime
+from typing import Any
+
+from google.protobuf import json_format, struct_pb2, timestamp_pb2
+
+from ..domain.errors import ViolationCollector
+
+# Struct values are JSON; deeper nesting than this is refused, not recursed into.
+MAX_STRUCT_DEPTH = 16
+
+
+def timestamp_to_datetime(ts: timestamp_pb2.Timestamp, v: ViolationCollector, path: str) -> datetime | None:
+    """An aware UTC datetime (microsecond precision) or None with a violation for an invalid one."""
+    if not 0 <= ts.nanos <= 999_999_999:
+        v.add(path, f"nanos must be between 0 and 999999999, got {ts.nanos}")
+        return None
+    try:
+        return ts.ToDatetime(tzinfo=UTC)
+    except (ValueError, OverflowError):
+        v.add(path, "must be between 0001-01-01T00:00:00Z and 9999-12-31T23:59:59Z")
+        return None
+
+
+def set_timestamp(ts: timestamp_pb2.Timestamp, moment: datetime) -> None:
+    ts.FromDatetime(moment)
+
+
+def struct_to_dict(struct: struct_pb2.Struct, v: ViolationCollector, path: str) -> dict[str, Any]:
+    """A Struct as a plain dict; non-finite numbers and excessive depth are violations."""
+    if not _struct_ok(struct, v, path, 1):
+        return {}
+    return json_format.MessageToDict(struct)
+
+
+def _struct_ok(
+    message: struct_pb2.Struct | struct_pb2.ListValue, v: ViolationCollector, path: str, depth: int
+) -> bool:
+    if depth > MAX_STRUCT_DEPTH:
+        v.add(path, f"nests deeper than {MAX_STRUCT_DEPTH} levels")
+        return False
+    items = message.fields.items() if isinstance(message, struct_pb2.Struct) else enumerate(message.values)
+    ok = True
+    for key, value in items:
+        child = f"{path}.{key}" if isinstance(key, str) else f"{path}[{key}]"
+        kind = value.WhichOneof("kind")
+        if kind == "number_value" and not math.isfinite(value.number_value):
+            v.add(child, "must be a finite number")
+            ok = False
+        elif kind == "struct_value":
+            ok = _struct_ok(value.struct_value, v, child, depth + 1) and ok
+        elif kind == "list_value":
+            ok = _struct_ok(value.list_value, v, child, depth + 1) and ok
+    return ok
+
+
+def dict_to_struct(values: dict[str, Any], struct: struct_pb2.Struct) -> None:
+    struct.Clear()
+    if values:
+        struct.update(values)

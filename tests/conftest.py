@@ -1,0 +1,45 @@
+"""Shared fixtures: one real server for the session, a fresh tenant per test."""
+
+from __future__ import annotations
+
+import uuid
+from collections.abc import Iterator
+from pathlib import Path
+
+import pytest
+from hypothesis import HealthCheck, settings
+from serverproc import ServerProcess
+
+from arbiter.client import Client
+
+settings.register_profile(
+    "ci", deadline=None, max_examples=150, suppress_health_check=[HealthCheck.function_scoped_fixture]
+)
+settings.load_profile("ci")
+
+
+@pytest.fixture(scope="session")
+def server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[ServerProcess]:
+    """A real server on a free loopback port with its own database, shared by the session.
+
+    Tests stay independent by each using a tenant of their own.
+    """
+    db = tmp_path_factory.mktemp("shared-server") / "arbiter.db"
+    with ServerProcess(db) as process:
+        yield process
+
+
+@pytest.fixture
+def tenant() -> str:
+    return "t-" + uuid.uuid4().hex[:16]
+
+
+@pytest.fixture
+def client(server: ServerProcess, tenant: str) -> Iterator[Client]:
+    with Client(server.target, tenant=tenant) as c:
+        yield c
+
+
+@pytest.fixture
+def db_path(tmp_path: Path) -> Path:
+    return tmp_path / "arbiter.db"

@@ -1,0 +1,100 @@
+"""Start real Arbiter servers as subprocesses on free loopback ports, for end-to-end tests."""
+
+from __future__ import annotations
+
+import os
+import signal
+import subprocess
+import sys
+import threading
+import time
+from collections.abc import Sequence
+from pathlib import Path
+
+import grpc
+from grpc_health.v1 import health_pb2, health_pb2_grpc
+
+START_TIMEOUT = 30.0
+
+
+class ServerProcess:
+    """One `python -m arbiter.server` process bound to 127.0.0.1 on a free port."""
+
+    def __init__(self, db: Path, extra_args: Sequence[str] = (), env: dict[str, str] | None = None) -> None:
+        self.db = db
+        self.args = [
+            sys.executable,
+            "-m",
+            "arbiter.server",
+            "--address",
+            "127.0.0.1:0",
+            "--db",
+            str(db),
+            "--log-level",
+            "warning",
+            *extra_args,
+        ]
+        self.env = {**os.environ, **(env or {})}
+        self.process: subprocess.Popen[str] | None = None
+        self.port = 0
+        self.stderr_lines: list[str] = []
+
+    @property
+    def target(self) -> str:
+        return f"127.0.0.1:{self.port}"
+
+    def start(self) -> ServerProcess:
+        self.process = subprocess.Popen(
+            self.args, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True, env=self.env
+        )
+        threading.Thread(target=self._drain_stderr, daemon=True).start()
+        assert self.process.stdout is not None
+        line = self.process.stdout.readline()  # "arbiter listening on 127.0.0.1:PORT", printed once ready
+        if not line.startswith("arbiter listening on "):
+            self.process.wait(timeout=10)
+            raise RuntimeError(f"server did not start: {line!r}\n{''.join(self.stderr_lines)}")
+        self.port = int(line.rsplit(":", 1)[1])
+        self.wait_serving()
+        return self
+
+    def _drain_stderr(self) -> None:
+        assert self.process is not None and self.process.stderr is not None
+        for line in self.process.stderr:
+            self.stderr_lines.append(line)
+
+    def health(self, service: str = "", timeout: float = 2.0) -> int:
+        with grpc.insecure_channel(self.target) as channel:
+            stub = health_pb2_grpc.HealthStub(channel)
+            return stub.Check(health_pb2.HealthCheckRequest(service=service), timeout=timeout).status
+
+    def wait_serving(self, timeout: float = START_TIMEOUT) -> None:
+        deadline = time.monotonic() + timeout
+        while True:
+            try:
+                if self.health() == health_pb2.HealthCheckResponse.SERVING:
+                    return
+            except grpc.RpcError:
+                pass
+            if time.monotonic() > deadline:
+                raise TimeoutError(f"server at {self.target} did not report SERVING")
+            time.sleep(0.05)
+
+    def stop(self, timeout: float = 15.0) -> int:
+        """SIGTERM and wait for a graceful exit; returns the exit code."""
+        assert self.process is not None
+        if self.process.poll() is None:
+            self.process.send_signal(signal.SIGTERM)
+        return self.process.wait(timeout=timeout)
+
+    def kill(self) -> None:
+        """SIGKILL: the process gets no chance to flush or clean up."""
+        assert self.process is not None
+        self.process.kill()
+        self.process.wait(timeout=10)
+
+    def __enter__(self) -> ServerProcess:
+        return self.start()
+
+    def __exit__(self, *exc: object) -> None:
+        if self.process is not None and self.process.poll() is None:
+            self.stop()

@@ -1,0 +1,38 @@
+"""The server starts, reports health, serves reflection and refuses what it must."""
+
+from __future__ import annotations
+
+import subprocess
+import sys
+
+import grpc
+from grpc_health.v1 import health_pb2
+from grpc_reflection.v1alpha import reflection_pb2, reflection_pb2_grpc
+from serverproc import ServerProcess
+
+
+def test_health_reports_serving_for_the_server_and_offer_service(server: ServerProcess) -> None:
+    assert server.health() == health_pb2.HealthCheckResponse.SERVING
+    assert server.health("arbiter.v1.OfferService") == health_pb2.HealthCheckResponse.SERVING
+
+
+def test_reflection_lists_the_offer_service(server: ServerProcess) -> None:
+    with grpc.insecure_channel(server.target) as channel:
+        stub = reflection_pb2_grpc.ServerReflectionStub(channel)
+        request = reflection_pb2.ServerReflectionRequest(list_services="")
+        responses = list(stub.ServerReflectionInfo(iter([request]), timeout=5))
+    names = {s.name for s in responses[0].list_services_response.service}
+    assert "arbiter.v1.OfferService" in names
+    assert "grpc.health.v1.Health" in names
+
+
+def test_non_loopback_address_is_refused_with_a_reason(tmp_path) -> None:
+    result = subprocess.run(
+        [sys.executable, "-m", "arbiter.server", "--address", "0.0.0.0:0", "--db", str(tmp_path / "x.db")],
+        capture_output=True,
+        text=True,
+        timeout=60,
+    )
+    assert result.returncode == 2
+    assert "refusing to listen on 0.0.0.0:0" in result.stderr
+    assert not (tmp_path / "x.db").exists()
