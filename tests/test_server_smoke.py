@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import subprocess
 import sys
+from pathlib import Path
 
 import grpc
 from grpc_health.v1 import health_pb2
@@ -26,12 +27,13 @@ def test_reflection_lists_the_offer_service(server: ServerProcess) -> None:
     assert "grpc.health.v1.Health" in names
 
 
-def test_non_loopback_address_is_refused_with_a_reason(tmp_path) -> None:
+def test_non_loopback_address_is_refused_with_a_reason(tmp_path: Path) -> None:
     result = subprocess.run(
         [sys.executable, "-m", "arbiter.server", "--address", "0.0.0.0:0", "--db", str(tmp_path / "x.db")],
         capture_output=True,
         text=True,
         timeout=60,
+        check=False,
     )
     assert result.returncode == 2
     assert "refusing to listen on 0.0.0.0:0" in result.stderr

@@ -1,6 +1,6 @@
 """Arbiter's Python client: `Client`, the error tree and seed-shape helpers."""
 
-from ._client import Client
+from ._client import Client, outcome
 from ._errors import (
     AlreadyExistsError,
     ArbiterError,
@@ -36,4 +36,5 @@ __all__ = [
     "message_to_dict",
     "offer_from_dict",
     "offer_to_dict",
+    "outcome",
 ]

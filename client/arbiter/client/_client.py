@@ -3,13 +3,14 @@
 from __future__ import annotations
 
 from collections.abc import Callable, Iterable, Iterator, Mapping, Sequence
+from datetime import datetime
 from typing import Any, TypeVar, cast
 
 import grpc
-from google.protobuf import field_mask_pb2
+from google.protobuf import field_mask_pb2, struct_pb2, timestamp_pb2
 from google.protobuf.message import Message
 
-from arbiter.v1 import offers_pb2, offers_pb2_grpc
+from arbiter.v1 import decisions_pb2, decisions_pb2_grpc, offers_pb2, offers_pb2_grpc, tenants_pb2, tenants_pb2_grpc
 
 from ._errors import error_from_rpc
 from ._seed import offer_from_dict
@@ -54,6 +55,8 @@ class Client:
         else:
             self._channel = grpc.secure_channel(target, credentials, options=list(options))
         self.offers = offers_pb2_grpc.OfferServiceStub(self._channel)
+        self.decisions = decisions_pb2_grpc.DecisionServiceStub(self._channel)
+        self.tenants = tenants_pb2_grpc.TenantServiceStub(self._channel)
 
     def __enter__(self) -> Client:
         return self
@@ -69,13 +72,9 @@ class Client:
         """The underlying channel, for stubs of services this class does not wrap."""
         return self._channel
 
-    def _call(
-        self, method: Callable[..., Response], request: Message, timeout: float | None = None
-    ) -> Response:
+    def _call(self, method: Callable[..., Response], request: Message, timeout: float | None = None) -> Response:
         try:
-            return method(
-                request, timeout=self.timeout if timeout is None else timeout, metadata=self._metadata
-            )
+            return method(request, timeout=self.timeout if timeout is None else timeout, metadata=self._metadata)
         except grpc.RpcError as exc:
             raise error_from_rpc(exc) from exc
 
@@ -146,15 +145,150 @@ class Client:
             request.update_mask.CopyFrom(field_mask_pb2.FieldMask(paths=list(update_mask)))
         return self._call(self.offers.UpdateOffer, request, timeout).offer
 
-    def set_offer_status(
-        self, offer_id: str, status: str | int, *, timeout: float | None = None
-    ) -> offers_pb2.Offer:
+    def set_offer_status(self, offer_id: str, status: str | int, *, timeout: float | None = None) -> offers_pb2.Offer:
         """A lifecycle move: an update of `status` alone."""
         offer = offers_pb2.Offer(id=offer_id, status=_offer_status(status))
         return self.update_offer(offer, ["status"], timeout=timeout)
 
     def delete_offer(self, offer_id: str, *, force: bool = False, timeout: float | None = None) -> None:
         self._call(self.offers.DeleteOffer, offers_pb2.DeleteOfferRequest(id=offer_id, force=force), timeout)
+
+    # -- DecisionService --------------------------------------------------
+
+    def decide(
+        self,
+        customer_id: str,
+        *,
+        segments: Iterable[str] = (),
+        attributes: Mapping[str, Any] | None = None,
+        offer_propensities: Mapping[str, float] | None = None,
+        model_propensities: Mapping[str, float] | None = None,
+        channel: str = "",
+        limit: int = 0,
+        category_ids: Iterable[str] = (),
+        sub_category_ids: Iterable[str] = (),
+        tags: Iterable[str] = (),
+        decision_time: datetime | None = None,
+        explain: bool = False,
+        dry_run: bool = False,
+        record_impressions: bool = False,
+        timeout: float | None = None,
+    ) -> decisions_pb2.DecideResponse:
+        """The best offers for a customer right now (or at `decision_time`, an aware datetime)."""
+        request = decisions_pb2.DecideRequest(
+            customer_id=customer_id,
+            segments=list(segments),
+            offer_propensities=dict(offer_propensities or {}),
+            model_propensities=dict(model_propensities or {}),
+            channel=channel,
+            limit=limit,
+            category_ids=list(category_ids),
+            sub_category_ids=list(sub_category_ids),
+            tags=list(tags),
+            explain=explain,
+            dry_run=dry_run,
+            record_impressions=record_impressions,
+        )
+        if attributes:
+            request.attributes.CopyFrom(_struct(attributes))
+        if decision_time is not None:
+            request.decision_time.CopyFrom(_timestamp(decision_time))
+        return self._call(self.decisions.Decide, request, timeout)
+
+    def record_outcome(
+        self,
+        customer_id: str,
+        offer_id: str,
+        type: str | int,
+        idempotency_key: str,
+        *,
+        decision_id: str = "",
+        channel: str = "",
+        occurred_at: datetime | None = None,
+        timeout: float | None = None,
+    ) -> decisions_pb2.OutcomeResult:
+        """Record one outcome ("impression", "click", "conversion", "dismiss", "not_interested", "complaint")."""
+        message = outcome(
+            customer_id,
+            offer_id,
+            type,
+            idempotency_key,
+            decision_id=decision_id,
+            channel=channel,
+            occurred_at=occurred_at,
+        )
+        request = decisions_pb2.RecordOutcomeRequest(outcome=message)
+        return self._call(self.decisions.RecordOutcome, request, timeout).result
+
+    def record_outcomes(
+        self, outcomes: Iterable[decisions_pb2.Outcome], *, timeout: float | None = None
+    ) -> list[decisions_pb2.OutcomeResult]:
+        """Record up to 1,000 outcomes (build them with `arbiter.client.outcome`) in one transaction."""
+        request = decisions_pb2.RecordOutcomesRequest(outcomes=list(outcomes))
+        return list(self._call(self.decisions.RecordOutcomes, request, timeout).results)
+
+    def get_offer_stats(self, offer_id: str, *, timeout: float | None = None) -> decisions_pb2.OfferStats:
+        request = decisions_pb2.GetOfferStatsRequest(offer_id=offer_id)
+        return self._call(self.decisions.GetOfferStats, request, timeout).stats
+
+    # -- TenantService ----------------------------------------------------
+
+    def get_tenant_settings(self, *, timeout: float | None = None) -> tenants_pb2.TenantSettings:
+        return self._call(self.tenants.GetTenantSettings, tenants_pb2.GetTenantSettingsRequest(), timeout).settings
+
+    def update_tenant_settings(self, *, timezone: str, timeout: float | None = None) -> tenants_pb2.TenantSettings:
+        """Set the tenant's IANA time zone ("" restores the default, UTC)."""
+        request = tenants_pb2.UpdateTenantSettingsRequest(
+            settings=tenants_pb2.TenantSettings(timezone=timezone),
+            update_mask=field_mask_pb2.FieldMask(paths=["timezone"]),
+        )
+        return self._call(self.tenants.UpdateTenantSettings, request, timeout).settings
+
+
+def _struct(values: Mapping[str, Any]) -> struct_pb2.Struct:
+    struct = struct_pb2.Struct()
+    struct.update(dict(values))
+    return struct
+
+
+def _timestamp(moment: datetime) -> timestamp_pb2.Timestamp:
+    if moment.tzinfo is None:
+        raise ValueError("use an aware datetime (with tzinfo) so the instant is unambiguous")
+    ts = timestamp_pb2.Timestamp()
+    ts.FromDatetime(moment)
+    return ts
+
+
+def _outcome_type(value: str | int) -> decisions_pb2.OutcomeType:
+    if isinstance(value, int):
+        return cast(decisions_pb2.OutcomeType, value)
+    name = value.upper()
+    number = decisions_pb2.OutcomeType.Value(name if name.startswith("OUTCOME_TYPE_") else "OUTCOME_TYPE_" + name)
+    return cast(decisions_pb2.OutcomeType, number)
+
+
+def outcome(
+    customer_id: str,
+    offer_id: str,
+    type: str | int,
+    idempotency_key: str,
+    *,
+    decision_id: str = "",
+    channel: str = "",
+    occurred_at: datetime | None = None,
+) -> decisions_pb2.Outcome:
+    """An Outcome message; `type` may be a word ("click") or an OutcomeType value."""
+    message = decisions_pb2.Outcome(
+        customer_id=customer_id,
+        offer_id=offer_id,
+        type=_outcome_type(type),
+        idempotency_key=idempotency_key,
+        decision_id=decision_id,
+        channel=channel,
+    )
+    if occurred_at is not None:
+        message.occurred_at.CopyFrom(_timestamp(occurred_at))
+    return message
 
 
 def _offer_status(status: str | int | None) -> offers_pb2.OfferStatus:

@@ -9,20 +9,40 @@ from dataclasses import dataclass
 import grpc
 from grpc_health.v1 import health, health_pb2, health_pb2_grpc
 from grpc_reflection.v1alpha import reflection
+from sqlite_utils import Database
 
-from arbiter.v1 import offers_pb2, offers_pb2_grpc
+from arbiter.v1 import (
+    decisions_pb2,
+    decisions_pb2_grpc,
+    offers_pb2,
+    offers_pb2_grpc,
+    tenants_pb2,
+    tenants_pb2_grpc,
+)
 
 from .config import Config, check_servable
-from .domain.timekeeping import utc_now
+from .domain.timekeeping import utc_now, utc_now_us
+from .storage.counters import Counters
+from .storage.customer_histories import CustomerHistories
+from .storage.decision_runner import DecisionRunner
+from .storage.decision_state import DecisionState
 from .storage.offer_cache import OfferCache
 from .storage.offer_repository import OfferRepository
+from .storage.outcome_store import OutcomeStore
 from .storage.reader import Reader
+from .storage.tenant_settings import TenantSettingsRepository
 from .storage.writer import Writer
+from .transport.decision_servicer import DecisionServicer
 from .transport.offer_servicer import OfferServicer
+from .transport.tenant_servicer import TenantServicer
 
 log = logging.getLogger("arbiter.server")
 
-SERVICE_NAMES = (offers_pb2.DESCRIPTOR.services_by_name["OfferService"].full_name,)
+SERVICE_NAMES = (
+    offers_pb2.DESCRIPTOR.services_by_name["OfferService"].full_name,
+    decisions_pb2.DESCRIPTOR.services_by_name["DecisionService"].full_name,
+    tenants_pb2.DESCRIPTOR.services_by_name["TenantService"].full_name,
+)
 
 
 @dataclass
@@ -58,6 +78,16 @@ class Application:
             await self.health.set(name, status)
 
 
+def _has_outcomes(db: Database, tenant: str, offer_id: str) -> bool:
+    row = db.execute("SELECT 1 FROM outcomes WHERE tenant = ? AND offer_id = ? LIMIT 1", [tenant, offer_id])
+    return row.fetchone() is not None
+
+
+def _drop_counters(db: Database, tenant: str, offer_id: str) -> None:
+    db.execute("DELETE FROM offer_daily WHERE tenant = ? AND offer_id = ?", [tenant, offer_id])
+    db.execute("DELETE FROM model_stats WHERE tenant = ? AND offer_id = ?", [tenant, offer_id])
+
+
 async def build_application(config: Config) -> Application:
     """Open the database, load the caches and bind the port (not yet serving)."""
     check_servable(config)
@@ -65,13 +95,29 @@ async def build_application(config: Config) -> Application:
     writer = Writer(config.db, config.durability)
     writer.start(loop)  # opens and migrates the database
     reader = Reader(config.db)
-    cache = OfferCache()
-    offers = OfferRepository(writer, reader, cache, utc_now)
+
+    offer_cache = OfferCache()
+    offers = OfferRepository(writer, reader, offer_cache, utc_now)
+    settings = TenantSettingsRepository(writer, utc_now)
+    counters = Counters()
+    histories = CustomerHistories(writer, utc_now_us, capacity=config.customer_cache_size)
     loaded = offers.load()
+    reader.run_now(settings.load)
+    reader.run_now(counters.load)
+    reader.run_now(histories.load_known)
     log.info("loaded %d offers from %s", loaded, config.db)
+
+    offers.history_check = _has_outcomes
+    offers.delete_hooks.append(_drop_counters)
+    offers.delete_listeners.append(lambda tenant, offer_id: counters.tenant(tenant).forget_offer(offer_id))
+    state = DecisionState(offer_cache, settings, counters, writer)
+    outcomes = OutcomeStore(writer, offer_cache, settings, counters, histories, utc_now_us)
+    runner = DecisionRunner(state, histories, outcomes, offer_cache, settings)
 
     server = grpc.aio.server(options=[("grpc.so_reuseport", 0)])
     offers_pb2_grpc.add_OfferServiceServicer_to_server(OfferServicer(offers), server)
+    decisions_pb2_grpc.add_DecisionServiceServicer_to_server(DecisionServicer(runner, outcomes), server)
+    tenants_pb2_grpc.add_TenantServiceServicer_to_server(TenantServicer(settings), server)
     health_servicer = health.aio.HealthServicer()
     health_pb2_grpc.add_HealthServicer_to_server(health_servicer, server)
     reflection.enable_server_reflection(

@@ -30,6 +30,7 @@ class Config:
     durability: Durability = Durability.PROCESS
     demo: bool = False
     grace_seconds: float = 5.0
+    customer_cache_size: int = 100_000
 
 
 def split_address(address: str) -> tuple[str, int]:
@@ -61,17 +62,13 @@ def check_servable(config: Config) -> None:
 
 
 def _parser(env: Mapping[str, str]) -> argparse.ArgumentParser:
-    parser = argparse.ArgumentParser(
-        prog="arbiter", description="Arbiter next-best-action decisioning server (gRPC)."
-    )
+    parser = argparse.ArgumentParser(prog="arbiter", description="Arbiter next-best-action decisioning server (gRPC).")
     parser.add_argument(
         "--address",
         default=env.get("ARBITER_ADDRESS", DEFAULT_ADDRESS),
         help="host:port to listen on; port 0 picks a free port (env ARBITER_ADDRESS, default %(default)s)",
     )
-    parser.add_argument(
-        "--db", default=env.get("ARBITER_DB", DEFAULT_DB), help="SQLite database file (env ARBITER_DB)"
-    )
+    parser.add_argument("--db", default=env.get("ARBITER_DB", DEFAULT_DB), help="SQLite database file (env ARBITER_DB)")
     parser.add_argument(
         "--log-level",
         default=env.get("ARBITER_LOG_LEVEL", "info"),
@@ -84,6 +81,12 @@ def _parser(env: Mapping[str, str]) -> argparse.ArgumentParser:
         choices=[d.value for d in Durability],
         help="process: acknowledged writes survive a server crash (default); full: also power loss, "
         "one fsync per committed batch (env ARBITER_DURABILITY)",
+    )
+    parser.add_argument(
+        "--customer-cache-size",
+        type=int,
+        default=int(env.get("ARBITER_CUSTOMER_CACHE_SIZE", "100000")),
+        help="customer histories kept in memory (env ARBITER_CUSTOMER_CACHE_SIZE, default %(default)s)",
     )
     parser.add_argument(
         "--demo",
@@ -109,6 +112,9 @@ def load_config(argv: Sequence[str] | None = None, env: Mapping[str, str] | None
         log_level=args.log_level,
         durability=Durability(args.durability),
         demo=args.demo,
+        customer_cache_size=args.customer_cache_size,
     )
+    if config.customer_cache_size < 1:
+        raise ConfigError("--customer-cache-size must be at least 1")
     split_address(config.address)
     return config

@@ -27,9 +27,7 @@ async def load_demo_catalogue(offers: OfferRepository, tenant: str = DEMO_TENANT
         target = draft.status
         starts_later = target in (OfferStatus.PAUSED, OfferStatus.ARCHIVED)
         try:
-            offer = await offers.create(
-                tenant, replace(draft, status=OfferStatus.ACTIVE) if starts_later else draft
-            )
+            offer = await offers.create(tenant, replace(draft, status=OfferStatus.ACTIVE) if starts_later else draft)
         except AlreadyExists:
             continue
         if starts_later:

@@ -96,9 +96,7 @@ def validate_offer(offer: Offer) -> list[FieldViolation]:
     return v.violations
 
 
-def _validate_text(
-    v: ViolationCollector, path: str, value: str, limit: int, *, required: bool = False
-) -> None:
+def _validate_text(v: ViolationCollector, path: str, value: str, limit: int, *, required: bool = False) -> None:
     if required and not value.strip():
         v.add(path, "is required and must not be only whitespace" if value else "is required")
     elif len(value) > limit:
@@ -155,9 +153,7 @@ def _validate_budget(v: ViolationCollector, b: Budget) -> None:
 
 def _validate_schedule(v: ViolationCollector, s: Schedule) -> None:
     if s.start_date is not None and s.end_date is not None and s.end_date < s.start_date:
-        v.add(
-            "endDate", f"must not be before startDate ({s.end_date.isoformat()} < {s.start_date.isoformat()})"
-        )
+        v.add("endDate", f"must not be before startDate ({s.end_date.isoformat()} < {s.start_date.isoformat()})")
     seen: set[int] = set()
     for i, day in enumerate(s.days_of_week):
         if not 0 <= day <= 6:
@@ -183,9 +179,7 @@ def prepare_new_offer(draft: Offer) -> Offer:
     offer = replace(draft, priority=draft.priority or Priority.MEDIUM, status=status)
     violations = validate_offer(offer)
     if status not in (OfferStatus.DRAFT, OfferStatus.ACTIVE):
-        violations.append(
-            FieldViolation("status", f"a new offer starts as draft or active, not {status.value}")
-        )
+        violations.append(FieldViolation("status", f"a new offer starts as draft or active, not {status.value}"))
     if violations:
         raise InvalidArgument(violations)
     return offer
@@ -196,9 +190,7 @@ def check_transition(old: OfferStatus, new: OfferStatus) -> None:
     if old is new or (old, new) in ALLOWED_MOVES:
         return
     allowed = sorted(to.value for frm, to in ALLOWED_MOVES if frm is old)
-    hint = (
-        f"from {old.value} an offer can move to {', '.join(allowed)}" if allowed else f"{old.value} is final"
-    )
+    hint = f"from {old.value} an offer can move to {', '.join(allowed)}" if allowed else f"{old.value} is final"
     raise FailedPrecondition(
         f"cannot move an offer from {old.value} to {new.value}: {hint}",
         reason="INVALID_STATUS_TRANSITION",

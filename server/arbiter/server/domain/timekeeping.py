@@ -47,3 +47,7 @@ def local_day(moment_micros: int, zone: ZoneInfo) -> int:
 
 def utc_now() -> datetime:
     return datetime.now(UTC)
+
+
+def utc_now_us() -> int:
+    return to_epoch_micros(utc_now())

@@ -42,3 +42,67 @@ def m001_offers(db: Database) -> None:
         ) WITHOUT ROWID
         """
     )
+
+
+@migrations()
+def m002_outcomes_counters_settings(db: Database) -> None:
+    """Outcomes (the durable record), the per-day ledger, adaptive-model counts and tenant settings."""
+    db.execute(
+        """
+        CREATE TABLE outcomes (
+            seq INTEGER PRIMARY KEY,
+            id TEXT NOT NULL,
+            tenant TEXT NOT NULL,
+            idempotency_key TEXT NOT NULL,
+            customer_id TEXT NOT NULL,
+            offer_id TEXT NOT NULL,
+            type INTEGER NOT NULL,
+            decision_id TEXT NOT NULL,
+            channel TEXT NOT NULL,
+            occurred_us INTEGER NOT NULL,
+            recorded_us INTEGER NOT NULL,
+            positive INTEGER NOT NULL DEFAULT 0
+        )
+        """
+    )
+    db.execute("CREATE UNIQUE INDEX outcomes_by_key ON outcomes (tenant, idempotency_key)")
+    # An impression is recorded once per decision and offer, whichever key reports it.
+    db.execute(
+        "CREATE UNIQUE INDEX outcomes_one_impression ON outcomes (tenant, decision_id, offer_id) "
+        "WHERE type = 1 AND decision_id <> ''"
+    )
+    db.execute("CREATE INDEX outcomes_by_customer ON outcomes (tenant, customer_id, occurred_us)")
+    db.execute("CREATE INDEX outcomes_by_offer ON outcomes (tenant, offer_id)")
+    db.execute(
+        """
+        CREATE TABLE offer_daily (
+            tenant TEXT NOT NULL,
+            offer_id TEXT NOT NULL,
+            day INTEGER NOT NULL,
+            impressions INTEGER NOT NULL,
+            spend_micros INTEGER NOT NULL,
+            PRIMARY KEY (tenant, day, offer_id)
+        ) WITHOUT ROWID
+        """
+    )
+    db.execute(
+        """
+        CREATE TABLE model_stats (
+            tenant TEXT NOT NULL,
+            model_ref TEXT NOT NULL,
+            offer_id TEXT NOT NULL,
+            trials INTEGER NOT NULL,
+            positives INTEGER NOT NULL,
+            PRIMARY KEY (tenant, model_ref, offer_id)
+        ) WITHOUT ROWID
+        """
+    )
+    db.execute(
+        """
+        CREATE TABLE tenant_settings (
+            tenant TEXT PRIMARY KEY,
+            timezone TEXT NOT NULL,
+            updated_us INTEGER NOT NULL
+        )
+        """
+    )

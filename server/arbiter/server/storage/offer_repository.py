@@ -36,7 +36,9 @@ MAX_FILTER_VALUES = 100
 
 # Called inside a delete job: does the offer have interaction history?
 HistoryCheck = Callable[[Database, str, str], bool]
-# Called on the loop after an offer is deleted (drops its counters).
+# Called inside a delete job, after the offer row is gone (drops its counters' rows).
+DeleteHook = Callable[[Database, str, str], None]
+# Called on the loop after an offer is deleted (drops its in-memory counters).
 DeleteListener = Callable[[str, str], None]
 
 
@@ -59,6 +61,7 @@ class OfferRepository:
         self._cache = cache
         self._clock = clock
         self.history_check: HistoryCheck = lambda db, tenant, offer_id: False
+        self.delete_hooks: list[DeleteHook] = []
         self.delete_listeners: list[DeleteListener] = []
 
     # -- reads ------------------------------------------------------------
@@ -175,6 +178,8 @@ class OfferRepository:
                 )
             db.execute("DELETE FROM offers WHERE tenant = ? AND id = ?", [tenant, offer_id])
             db.execute("DELETE FROM offer_tags WHERE tenant = ? AND offer_id = ?", [tenant, offer_id])
+            for hook in self.delete_hooks:
+                hook(db, tenant, offer_id)
             return offer_id
 
         def apply(deleted: str) -> None:

@@ -59,9 +59,7 @@ def _pack(message: Any) -> any_pb2.Any:
 def to_grpc_status(error: DomainError) -> grpc.Status:
     """The status, message and detail trailers that report `error`."""
     code = status_code_of(error)
-    details = [
-        _pack(error_details_pb2.ErrorInfo(reason=error.reason, domain=ERROR_DOMAIN, metadata=error.metadata))
-    ]
+    details = [_pack(error_details_pb2.ErrorInfo(reason=error.reason, domain=ERROR_DOMAIN, metadata=error.metadata))]
     if isinstance(error, InvalidArgument):
         details.append(
             _pack(

@@ -37,9 +37,7 @@ def struct_to_dict(struct: struct_pb2.Struct, v: ViolationCollector, path: str) 
     return json_format.MessageToDict(struct)
 
 
-def _struct_ok(
-    message: struct_pb2.Struct | struct_pb2.ListValue, v: ViolationCollector, path: str, depth: int
-) -> bool:
+def _struct_ok(message: struct_pb2.Struct | struct_pb2.ListValue, v: ViolationCollector, path: str, depth: int) -> bool:
     if depth > MAX_STRUCT_DEPTH:
         v.add(path, f"nests deeper than {MAX_STRUCT_DEPTH} levels")
         return False

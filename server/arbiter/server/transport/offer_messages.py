@@ -68,13 +68,9 @@ def offer_from_proto(msg: offers_pb2.Offer) -> tuple[Offer, ViolationCollector]:
             start_date=timestamp_to_datetime(s.start_date, v, "schedule.startDate")
             if s.HasField("start_date")
             else None,
-            end_date=timestamp_to_datetime(s.end_date, v, "schedule.endDate")
-            if s.HasField("end_date")
-            else None,
+            end_date=timestamp_to_datetime(s.end_date, v, "schedule.endDate") if s.HasField("end_date") else None,
             days_of_week=tuple(s.days_of_week),
-            time_window=TimeWindow(s.time_window.start, s.time_window.end)
-            if s.HasField("time_window")
-            else None,
+            time_window=TimeWindow(s.time_window.start, s.time_window.end) if s.HasField("time_window") else None,
             timezone=s.timezone,
         )
     offer = Offer(

@@ -1,0 +1,209 @@
+"""The precompiled, immutable view of a tenant's active offers that Decide reads (domain layer).
+
+Every per-offer condition the funnel checks is decoded once, here, into a
+numpy column, so that a decision filters and scores the whole catalogue with
+a few vectorised operations instead of a Python loop per offer.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from zoneinfo import ZoneInfo
+
+import numpy as np
+import numpy.typing as npt
+
+from .offers import Offer, OfferStatus
+from .timekeeping import load_timezone, parse_hhmm, to_epoch_micros
+
+NO_CAP = np.iinfo(np.int64).max
+EARLIEST = np.iinfo(np.int64).min
+ALL_DAYS = 0b111_1111
+US_PER_DAY = 86_400 * 1_000_000
+
+BoolArray = npt.NDArray[np.bool_]
+IntArray = npt.NDArray[np.int64]
+FloatArray = npt.NDArray[np.float64]
+
+
+@dataclass(frozen=True, eq=False)
+class CatalogSnapshot:
+    """Columns over the tenant's active offers; row i describes offers[i]."""
+
+    offers: list[Offer]
+    index: dict[str, int]
+    tenant_zone: ZoneInfo
+    # schedule
+    zones: list[ZoneInfo]
+    zone_of: IntArray
+    start_us: IntArray
+    end_us: IntArray
+    days_mask: IntArray
+    has_window: BoolArray
+    window_start: IntArray
+    window_end: IntArray
+    window_wraps: BoolArray
+    # qualification
+    segment_bits: dict[str, tuple[int, int]]
+    required_segments: npt.NDArray[np.uint64]
+    threshold: FloatArray
+    recency_us: IntArray
+    model_refs: list[str]
+    by_model: dict[str, IntArray]
+    # budget
+    max_impressions: IntArray
+    daily_budget_micros: IntArray
+    cost_micros: IntArray
+    # scoring and ranking
+    mandatory: BoolArray
+    priority_score: FloatArray
+    tiebreak: IntArray
+    # request filters
+    by_category: dict[str, IntArray]
+    by_sub_category: dict[str, IntArray]
+    by_tag: dict[str, IntArray]
+    # which steps any offer needs at all (steps nobody needs are skipped)
+    any_dates: bool
+    any_days: bool
+    any_window: bool
+    any_segments: bool
+    any_threshold: bool
+    any_recency: bool
+    any_max_impressions: bool
+    any_daily_budget: bool
+
+    def __len__(self) -> int:
+        return len(self.offers)
+
+    @classmethod
+    def build(cls, offers: list[Offer], tenant_timezone: str) -> CatalogSnapshot:
+        """Compile the active offers among `offers` (any order) into a snapshot."""
+        tenant_zone = load_timezone(tenant_timezone) or ZoneInfo("UTC")
+        active = [o for o in offers if o.status is OfferStatus.ACTIVE]
+        active.sort(key=lambda o: o.id)
+        n = len(active)
+        index = {o.id: i for i, o in enumerate(active)}
+
+        zones: list[ZoneInfo] = [tenant_zone]
+        zone_numbers = {tenant_timezone: 0}
+        zone_of = np.zeros(n, np.int64)
+        start_us = np.full(n, EARLIEST, np.int64)
+        end_us = np.full(n, NO_CAP, np.int64)
+        days_mask = np.full(n, ALL_DAYS, np.int64)
+        has_window = np.zeros(n, np.bool_)
+        window_start = np.zeros(n, np.int64)
+        window_end = np.zeros(n, np.int64)
+        threshold = np.full(n, -np.inf, np.float64)
+        recency_us = np.zeros(n, np.int64)
+        max_impressions = np.full(n, NO_CAP, np.int64)
+        daily_budget = np.full(n, NO_CAP, np.int64)
+        cost = np.zeros(n, np.int64)
+        mandatory = np.zeros(n, np.bool_)
+        priority_score = np.zeros(n, np.float64)
+        created = np.zeros(n, np.int64)
+        segment_bits: dict[str, tuple[int, int]] = {}
+        required_lists: list[tuple[int, tuple[int, int]]] = []
+        model_refs: list[str] = []
+        model_lists: dict[str, list[int]] = {}
+        category_lists: dict[str, list[int]] = {}
+        sub_category_lists: dict[str, list[int]] = {}
+        tag_lists: dict[str, list[int]] = {}
+
+        for i, offer in enumerate(active):
+            mandatory[i] = offer.mandatory
+            priority_score[i] = offer.priority_score
+            created[i] = to_epoch_micros(offer.created_at) if offer.created_at else 0
+            category_lists.setdefault(offer.category_id, []).append(i)
+            sub_category_lists.setdefault(offer.sub_category_id, []).append(i)
+            for tag in offer.tags:
+                tag_lists.setdefault(tag, []).append(i)
+            if (s := offer.schedule) is not None:
+                if s.timezone and s.timezone != tenant_timezone:
+                    zone = load_timezone(s.timezone)
+                    if zone is not None:
+                        if s.timezone not in zone_numbers:
+                            zone_numbers[s.timezone] = len(zones)
+                            zones.append(zone)
+                        zone_of[i] = zone_numbers[s.timezone]
+                if s.start_date is not None:
+                    start_us[i] = to_epoch_micros(s.start_date)
+                if s.end_date is not None:
+                    end_us[i] = to_epoch_micros(s.end_date)
+                if s.days_of_week:
+                    days_mask[i] = sum(1 << d for d in set(s.days_of_week))
+                if s.time_window is not None:
+                    has_window[i] = True
+                    window_start[i] = parse_hhmm(s.time_window.start) or 0
+                    window_end[i] = parse_hhmm(s.time_window.end) or 0
+            ref = ""
+            if (q := offer.qualification) is not None:
+                if q.propensity_threshold is not None:
+                    threshold[i] = q.propensity_threshold
+                if q.recency:
+                    recency_us[i] = q.recency * US_PER_DAY
+                for segment in q.required_segments:
+                    if segment not in segment_bits:
+                        number = len(segment_bits)
+                        segment_bits[segment] = (number // 64, number % 64)
+                    required_lists.append((i, segment_bits[segment]))
+                ref = q.model_reference
+            model_refs.append(ref)
+            if ref:
+                model_lists.setdefault(ref, []).append(i)
+            if (b := offer.budget) is not None:
+                if b.max_impressions is not None:
+                    max_impressions[i] = b.max_impressions
+                if b.max_daily_budget_micros is not None:
+                    daily_budget[i] = b.max_daily_budget_micros
+                cost[i] = b.cost_per_action_micros
+
+        words = max(1, (len(segment_bits) + 63) // 64)
+        required = np.zeros((n, words), np.uint64)
+        for i, (word, bit) in required_lists:
+            required[i, word] |= np.uint64(1) << np.uint64(bit)
+
+        # One integer per offer that orders ties: priority score descending,
+        # then created_at ascending, then id ascending (offers are sorted by id).
+        tiebreak = np.empty(n, np.int64)
+        tiebreak[np.lexsort((np.arange(n), created, -priority_score))] = np.arange(n)
+
+        def as_index(lists: dict[str, list[int]]) -> dict[str, IntArray]:
+            return {key: np.array(values, np.int64) for key, values in lists.items()}
+
+        return cls(
+            offers=active,
+            index=index,
+            tenant_zone=tenant_zone,
+            zones=zones,
+            zone_of=zone_of,
+            start_us=start_us,
+            end_us=end_us,
+            days_mask=days_mask,
+            has_window=has_window,
+            window_start=window_start,
+            window_end=window_end,
+            window_wraps=has_window & (window_end < window_start),
+            segment_bits=segment_bits,
+            required_segments=required,
+            threshold=threshold,
+            recency_us=recency_us,
+            model_refs=model_refs,
+            by_model=as_index(model_lists),
+            max_impressions=max_impressions,
+            daily_budget_micros=daily_budget,
+            cost_micros=cost,
+            mandatory=mandatory,
+            priority_score=priority_score,
+            tiebreak=tiebreak,
+            by_category=as_index(category_lists),
+            by_sub_category=as_index(sub_category_lists),
+            by_tag=as_index(tag_lists),
+            any_dates=bool((start_us != EARLIEST).any() or (end_us != NO_CAP).any()),
+            any_days=bool((days_mask != ALL_DAYS).any()),
+            any_window=bool(has_window.any()),
+            any_segments=bool(required_lists),
+            any_threshold=bool(np.isfinite(threshold).any()),
+            any_recency=bool((recency_us > 0).any()),
+            any_max_impressions=bool((max_impressions != NO_CAP).any()),
+            any_daily_budget=bool((daily_budget != NO_CAP).any()),
+        )

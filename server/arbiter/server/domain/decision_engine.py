@@ -1,0 +1,349 @@
+"""The decision funnel: inventory, schedule, qualification, policies, budget, score, rank (domain layer).
+
+Pure computation over a CatalogSnapshot, the tenant's live counters and the
+customer's history: no I/O, no clock (the request carries the decision time),
+no randomness, so the same inputs always give the same answer.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from dataclasses import dataclass
+from datetime import datetime
+from typing import Protocol
+
+import numpy as np
+
+from .catalog_snapshot import NO_CAP, US_PER_DAY, BoolArray, CatalogSnapshot, FloatArray, IntArray
+from .customer_history import CustomerHistory
+from .decisions import (
+    CandidateFate,
+    DecidedOffer,
+    DecisionRequest,
+    DecisionResult,
+    DropReason,
+    PropensitySource,
+)
+from .offers import from_micros
+from .timekeeping import from_epoch_micros
+
+_DAY_NAMES = ("Sunday", "Monday", "Tuesday", "Wednesday", "Thursday", "Friday", "Saturday")
+
+
+class LiveCounters(Protocol):
+    """Counters that move with every impression, aligned with a snapshot's rows."""
+
+    @property
+    def impressions(self) -> IntArray:
+        """Lifetime impressions, reservations included."""
+        ...
+
+    @property
+    def propensity(self) -> FloatArray:
+        """The adaptive model's estimate for offers with a model reference, else 0.5."""
+        ...
+
+
+@dataclass(slots=True)
+class Funnel:
+    """The state one decision moves through the steps; contact-policy stages work on it too."""
+
+    snapshot: CatalogSnapshot
+    request: DecisionRequest
+    history: CustomerHistory | None
+    alive: BoolArray
+    reasons: IntArray | None
+    messages: dict[int, str]
+    propensity: FloatArray
+
+    def drop(self, condition: BoolArray, reason: DropReason) -> None:
+        """Remove every alive offer where `condition` holds, recording `reason` when explaining."""
+        if self.reasons is not None:
+            self.reasons[self.alive & condition] = reason
+        self.alive &= ~condition
+
+    def drop_one(self, i: int, reason: DropReason, message: str) -> None:
+        if self.alive[i]:
+            self.alive[i] = False
+            if self.reasons is not None:
+                self.reasons[i] = reason
+                self.messages[i] = message
+
+
+# A contact-policy stage: drops offers from the funnel (SPEC step 5). The
+# funnel runs the stages it is given between qualification and budget.
+PolicyStage = Callable[[Funnel], None]
+
+
+def decide(
+    snapshot: CatalogSnapshot,
+    live: LiveCounters,
+    spend_today: IntArray | None,
+    request: DecisionRequest,
+    history: CustomerHistory | None,
+    policy_stages: tuple[PolicyStage, ...] = (),
+) -> DecisionResult:
+    """Run the funnel. `spend_today` is today's spend per offer (reservations included)."""
+    n = len(snapshot)
+    explain = request.explain
+    funnel = Funnel(
+        snapshot=snapshot,
+        request=request,
+        history=history,
+        alive=_inventory(snapshot, request),
+        reasons=np.zeros(n, np.int64) if explain else None,
+        messages={},
+        propensity=_propensities(snapshot, live, request),
+    )
+    candidates = funnel.alive.copy() if explain else None
+    _schedule(funnel)
+    _qualification(funnel)
+    for stage in policy_stages:
+        stage(funnel)
+    _budget(funnel, live, spend_today)
+
+    alive_idx = np.flatnonzero(funnel.alive)
+    scores = funnel.propensity[alive_idx] * snapshot.priority_score[alive_idx] / 100.0
+    scores[snapshot.mandatory[alive_idx]] = 1.0  # above any other offer's (at most 0.9)
+    ranked, ranked_scores = _rank(snapshot, alive_idx, scores, None if explain else request.limit)
+
+    winners = [
+        DecidedOffer(
+            rank=r + 1,
+            offer=snapshot.offers[i],
+            score=float(score),
+            propensity=float(funnel.propensity[i]),
+            source=_source(snapshot, request, int(i)),
+        )
+        for r, (i, score) in enumerate(zip(ranked[: request.limit], ranked_scores[: request.limit], strict=True))
+    ]
+    result = DecisionResult(offers=winners)
+    if explain:
+        assert candidates is not None
+        result.candidates = _explain(funnel, candidates, ranked, ranked_scores, spend_today, live)
+    return result
+
+
+def _inventory(snapshot: CatalogSnapshot, request: DecisionRequest) -> BoolArray:
+    n = len(snapshot)
+    alive = np.ones(n, np.bool_)
+    for values, index in (
+        (request.category_ids, snapshot.by_category),
+        (request.sub_category_ids, snapshot.by_sub_category),
+    ):
+        if values:  # any of the listed ids
+            match = np.zeros(n, np.bool_)
+            for value in values:
+                rows = index.get(value)
+                if rows is not None:
+                    match[rows] = True
+            alive &= match
+    for tag in request.tags:  # all of the listed tags
+        rows = snapshot.by_tag.get(tag)
+        if rows is None:
+            return np.zeros(n, np.bool_)
+        match = np.zeros(n, np.bool_)
+        match[rows] = True
+        alive &= match
+    return alive
+
+
+def _local_clock(snapshot: CatalogSnapshot, t_us: int) -> tuple[IntArray, IntArray]:
+    """Each offer's local weekday (0=Sunday) and minute of day at instant t."""
+    moment = from_epoch_micros(t_us)
+    weekdays = np.empty(len(snapshot.zones), np.int64)
+    minutes = np.empty(len(snapshot.zones), np.int64)
+    for z, zone in enumerate(snapshot.zones):
+        local = moment.astimezone(zone)
+        weekdays[z] = local.isoweekday() % 7
+        minutes[z] = local.hour * 60 + local.minute
+    return weekdays[snapshot.zone_of], minutes[snapshot.zone_of]
+
+
+def _schedule(f: Funnel) -> None:
+    s, t = f.snapshot, f.request.decision_us
+    if s.any_dates:
+        f.drop(s.start_us > t, DropReason.SCHEDULE_NOT_STARTED)
+        f.drop(s.end_us < t, DropReason.SCHEDULE_ENDED)
+    if not (s.any_days or s.any_window):
+        return
+    weekday, minute = _local_clock(s, t)
+    day = weekday
+    inside = None
+    if s.any_window:
+        after_start, before_end = minute >= s.window_start, minute < s.window_end
+        inside = np.where(s.window_wraps, after_start | before_end, after_start & before_end)
+        # A window that wraps midnight belongs to the day it opened: after
+        # midnight, the day that counts is yesterday.
+        day = np.where(s.window_wraps & before_end, (weekday + 6) % 7, weekday)
+    if s.any_days:
+        f.drop(((s.days_mask >> day) & 1) == 0, DropReason.SCHEDULE_DAY)
+    if inside is not None:
+        f.drop(s.has_window & ~inside, DropReason.SCHEDULE_TIME_WINDOW)
+
+
+def _propensities(snapshot: CatalogSnapshot, live: LiveCounters, request: DecisionRequest) -> FloatArray:
+    if not (request.model_propensities or request.offer_propensities):
+        return live.propensity  # read-only use below, no copy needed
+    propensity = live.propensity.copy()
+    for ref, score in request.model_propensities.items():
+        rows = snapshot.by_model.get(ref)
+        if rows is not None:
+            propensity[rows] = score
+    for offer_id, score in request.offer_propensities.items():
+        i = snapshot.index.get(offer_id)
+        if i is not None:
+            propensity[i] = score
+    return propensity
+
+
+def _source(snapshot: CatalogSnapshot, request: DecisionRequest, i: int) -> PropensitySource:
+    if snapshot.offers[i].id in request.offer_propensities:
+        return PropensitySource.REQUEST_OFFER
+    ref = snapshot.model_refs[i]
+    if ref and ref in request.model_propensities:
+        return PropensitySource.REQUEST_MODEL
+    return PropensitySource.ADAPTIVE_MODEL if ref else PropensitySource.DEFAULT
+
+
+def _qualification(f: Funnel) -> None:
+    s, request = f.snapshot, f.request
+    optional = ~s.mandatory
+    if s.any_segments:
+        have = np.zeros(s.required_segments.shape[1], np.uint64)
+        for segment in request.segments:
+            position = s.segment_bits.get(segment)
+            if position is not None:
+                have[position[0]] |= np.uint64(1) << np.uint64(position[1])
+        missing = ((s.required_segments & ~have) != 0).any(axis=1)
+        f.drop(missing & optional, DropReason.MISSING_SEGMENTS)
+    if s.any_threshold:
+        f.drop((f.propensity < s.threshold) & optional, DropReason.BELOW_PROPENSITY_THRESHOLD)
+    if s.any_recency and f.history is not None:
+        t = request.decision_us
+        for offer_id, last_us in f.history.last_impressions(t).items():
+            i = s.index.get(offer_id)
+            if i is None or s.mandatory[i] or s.recency_us[i] == 0:
+                continue
+            if t - last_us < s.recency_us[i]:
+                hours = (t - last_us) / 3_600_000_000
+                f.drop_one(
+                    i,
+                    DropReason.RECENCY,
+                    f"last impression {hours:.1f} hours ago < recency {s.recency_us[i] // US_PER_DAY} days",
+                )
+
+
+def _budget(f: Funnel, live: LiveCounters, spend_today: IntArray | None) -> None:
+    s = f.snapshot
+    optional = ~s.mandatory
+    if s.any_max_impressions:
+        f.drop((live.impressions >= s.max_impressions) & optional, DropReason.MAX_IMPRESSIONS_REACHED)
+    if s.any_daily_budget and spend_today is not None:
+        f.drop(
+            (spend_today + s.cost_micros > s.daily_budget_micros) & optional,
+            DropReason.DAILY_BUDGET_EXHAUSTED,
+        )
+
+
+def _rank(
+    snapshot: CatalogSnapshot, alive_idx: IntArray, scores: FloatArray, limit: int | None
+) -> tuple[IntArray, FloatArray]:
+    """Alive offers best first: score descending, then the snapshot's tiebreak (priority, age, id).
+
+    With a limit, only the best `limit` are ordered: argpartition finds the
+    limit-th best score, and everything at least as good is sorted exactly.
+    """
+    if limit is not None and len(alive_idx) > 4 * limit:
+        cut = len(scores) - limit
+        kth_best = np.partition(scores, cut)[cut]
+        keep = scores >= kth_best
+        alive_idx, scores = alive_idx[keep], scores[keep]
+    order = np.lexsort((snapshot.tiebreak[alive_idx], -scores))
+    return alive_idx[order], scores[order]
+
+
+def _explain(
+    f: Funnel,
+    candidates: BoolArray,
+    ranked: IntArray,
+    ranked_scores: FloatArray,
+    spend_today: IntArray | None,
+    live: LiveCounters,
+) -> list[CandidateFate]:
+    s, request = f.snapshot, f.request
+    assert f.reasons is not None
+    fates: list[CandidateFate] = []
+    for r, (i, score) in enumerate(zip(ranked.tolist(), ranked_scores.tolist(), strict=True)):
+        selected = r < request.limit
+        fates.append(
+            CandidateFate(
+                offer=s.offers[i],
+                selected=selected,
+                reason=DropReason.NONE if selected else DropReason.RANKED_BELOW_LIMIT,
+                message="" if selected else f"rank {r + 1} > limit {request.limit} (score {score:.4f})",
+                score=score,
+                propensity=float(f.propensity[i]),
+            )
+        )
+    for i in np.flatnonzero(candidates & ~f.alive).tolist():
+        reason = DropReason(int(f.reasons[i]))
+        message = f.messages.get(i) or _drop_message(f, i, reason, spend_today, live)
+        reached_qualification = reason >= DropReason.MISSING_SEGMENTS
+        fates.append(
+            CandidateFate(
+                offer=s.offers[i],
+                selected=False,
+                reason=reason,
+                message=message,
+                score=0.0,
+                propensity=float(f.propensity[i]) if reached_qualification else 0.0,
+            )
+        )
+    return fates
+
+
+def _iso(t_us: int) -> str:
+    return from_epoch_micros(t_us).isoformat().replace("+00:00", "Z")
+
+
+def _money(micros: int) -> str:
+    return f"{from_micros(micros):g}"
+
+
+def _drop_message(f: Funnel, i: int, reason: DropReason, spend_today: IntArray | None, live: LiveCounters) -> str:
+    """The reason in words, with the numbers that decided it."""
+    s, t = f.snapshot, f.request.decision_us
+    offer = s.offers[i]
+    zone = s.zones[int(s.zone_of[i])]
+    local = datetime.fromtimestamp(t / 1_000_000, zone)
+    if reason is DropReason.SCHEDULE_NOT_STARTED:
+        return f"decision time {_iso(t)} is before startDate {_iso(int(s.start_us[i]))}"
+    if reason is DropReason.SCHEDULE_ENDED:
+        return f"decision time {_iso(t)} is after endDate {_iso(int(s.end_us[i]))}"
+    if reason is DropReason.SCHEDULE_DAY:
+        days = sorted(offer.schedule.days_of_week) if offer.schedule else []
+        return (
+            f"local day {_DAY_NAMES[local.isoweekday() % 7]} ({local.isoweekday() % 7}) in {zone.key} "
+            f"is not in daysOfWeek {days}"
+        )
+    if reason is DropReason.SCHEDULE_TIME_WINDOW:
+        window = offer.schedule.time_window if offer.schedule else None
+        span = f"{window.start}-{window.end}" if window else "?"
+        return f"local time {local:%H:%M} in {zone.key} is outside timeWindow {span}"
+    if reason is DropReason.MISSING_SEGMENTS:
+        required = offer.qualification.required_segments if offer.qualification else ()
+        missing = [seg for seg in required if seg not in f.request.segments]
+        return f"customer lacks required segments {missing}"
+    if reason is DropReason.BELOW_PROPENSITY_THRESHOLD:
+        return f"propensity {f.propensity[i]:.4g} < threshold {s.threshold[i]:.4g}"
+    if reason is DropReason.MAX_IMPRESSIONS_REACHED:
+        return f"{int(live.impressions[i])} impressions >= maxImpressions {int(s.max_impressions[i])}"
+    if reason is DropReason.DAILY_BUDGET_EXHAUSTED:
+        spent = int(spend_today[i]) if spend_today is not None else 0
+        cap = int(s.daily_budget_micros[i])
+        return (
+            f"spend today {_money(spent)} + costPerAction {_money(int(s.cost_micros[i]))} > "
+            f"maxDailyBudget {_money(cap) if cap != NO_CAP else 'none'}"
+        )
+    return reason.name.lower().replace("_", " ")

@@ -1,0 +1,136 @@
+"""Decision requests and results, drop reasons and propensity sources (domain layer)."""
+
+from __future__ import annotations
+
+import enum
+import math
+from dataclasses import dataclass, field
+from typing import Any
+
+from .errors import ViolationCollector
+from .offers import Offer
+from .outcomes import MAX_CHANNEL_LENGTH, MAX_CUSTOMER_ID_LENGTH
+
+DEFAULT_LIMIT = 5
+MAX_LIMIT = 50
+MAX_SEGMENTS = 100
+MAX_FILTER_VALUES = 100
+MAX_PROPENSITIES = 1_000
+
+
+class DropReason(enum.IntEnum):
+    """Why a candidate left the funnel; the numbers match the proto enum's."""
+
+    NONE = 0
+    SCHEDULE_NOT_STARTED = 1
+    SCHEDULE_ENDED = 2
+    SCHEDULE_DAY = 3
+    SCHEDULE_TIME_WINDOW = 4
+    MISSING_SEGMENTS = 5
+    BELOW_PROPENSITY_THRESHOLD = 6
+    RECENCY = 7
+    CONTACT_POLICY = 8
+    MAX_IMPRESSIONS_REACHED = 9
+    DAILY_BUDGET_EXHAUSTED = 10
+    CATEGORY_ARCHIVED = 11
+    RANKED_BELOW_LIMIT = 12
+
+
+class PropensitySource(enum.IntEnum):
+    """Where a propensity came from, first match wins, in this order."""
+
+    REQUEST_OFFER = 1
+    REQUEST_MODEL = 2
+    ADAPTIVE_MODEL = 3
+    DEFAULT = 4
+
+
+@dataclass(frozen=True, slots=True)
+class DecisionRequest:
+    """A validated Decide call."""
+
+    customer_id: str
+    decision_us: int
+    segments: frozenset[str] = frozenset()
+    attributes: dict[str, Any] = field(default_factory=dict)
+    offer_propensities: dict[str, float] = field(default_factory=dict)
+    model_propensities: dict[str, float] = field(default_factory=dict)
+    channel: str = ""
+    limit: int = DEFAULT_LIMIT
+    category_ids: frozenset[str] = frozenset()
+    sub_category_ids: frozenset[str] = frozenset()
+    tags: frozenset[str] = frozenset()
+    explain: bool = False
+    dry_run: bool = False
+    record_impressions: bool = False
+
+
+@dataclass(slots=True)
+class DecidedOffer:
+    """One offer in the answer."""
+
+    rank: int
+    offer: Offer
+    score: float
+    propensity: float
+    source: PropensitySource
+
+
+@dataclass(slots=True)
+class CandidateFate:
+    """What happened to one candidate (explain)."""
+
+    offer: Offer
+    selected: bool
+    reason: DropReason
+    message: str
+    score: float
+    propensity: float
+
+
+@dataclass(slots=True)
+class DecisionResult:
+    """The ranked answer and, with explain, every candidate's fate."""
+
+    offers: list[DecidedOffer]
+    candidates: list[CandidateFate] | None = None
+
+
+def effective_limit(limit: int) -> int:
+    return DEFAULT_LIMIT if limit == 0 else limit
+
+
+def validate_decision_request(
+    v: ViolationCollector,
+    *,
+    customer_id: str,
+    limit: int,
+    segments: list[str],
+    offer_propensities: dict[str, float],
+    model_propensities: dict[str, float],
+    channel: str,
+    filters: dict[str, list[str]],
+) -> None:
+    """Field violations of a Decide call, paths relative to the request."""
+    if not customer_id.strip():
+        v.add("customerId", "is required")
+    elif len(customer_id) > MAX_CUSTOMER_ID_LENGTH:
+        v.add("customerId", f"must be at most {MAX_CUSTOMER_ID_LENGTH} characters, got {len(customer_id)}")
+    if limit < 0 or limit > MAX_LIMIT:
+        v.add("limit", f"must be between 1 and {MAX_LIMIT} (0 means {DEFAULT_LIMIT}), got {limit}")
+    if len(segments) > MAX_SEGMENTS:
+        v.add("segments", f"must hold at most {MAX_SEGMENTS} entries, got {len(segments)}")
+    for path, scores in (
+        ("offerPropensities", offer_propensities),
+        ("modelPropensities", model_propensities),
+    ):
+        if len(scores) > MAX_PROPENSITIES:
+            v.add(path, f"must hold at most {MAX_PROPENSITIES} entries, got {len(scores)}")
+        for key, score in scores.items():
+            if not (math.isfinite(score) and 0.0 <= score <= 1.0):
+                v.add(f"{path}[{key}]", f"must be between 0 and 1, got {score}")
+    if len(channel) > MAX_CHANNEL_LENGTH:
+        v.add("channel", f"must be at most {MAX_CHANNEL_LENGTH} characters")
+    for path, values in filters.items():
+        if len(values) > MAX_FILTER_VALUES:
+            v.add(path, f"must hold at most {MAX_FILTER_VALUES} entries, got {len(values)}")

@@ -1,0 +1,237 @@
+"""Recording outcomes: idempotent, group-committed, reflected in memory at once (storage layer)."""
+
+from __future__ import annotations
+
+import asyncio
+import sqlite3
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass
+
+from sqlite_utils import Database
+
+from ..domain.customer_history import HistoryEvent
+from ..domain.errors import InvalidArgument, NotFound, ViolationCollector
+from ..domain.ids import new_id
+from ..domain.offers import Offer
+from ..domain.outcomes import (
+    MAX_BULK_OUTCOMES,
+    OutcomeInput,
+    OutcomeRecord,
+    OutcomeType,
+    validate_outcome,
+)
+from ..domain.timekeeping import local_day
+from .counters import Counters
+from .customer_histories import CustomerHistories
+from .offer_cache import OfferCache
+from .tenant_settings import TenantSettingsRepository
+from .writer import Writer
+
+OUTCOME_PREFIX = "out_"
+
+
+@dataclass(frozen=True, slots=True)
+class PreparedOutcome:
+    """An outcome with what its effects need, fixed on the loop before writing."""
+
+    input: OutcomeInput
+    type: OutcomeType
+    day: int
+    cost_micros: int
+    model_ref: str
+    reserved: bool = False
+
+
+@dataclass(frozen=True, slots=True)
+class _Effect:
+    """What one written outcome changes in memory; seq is None for a duplicate (nothing changes)."""
+
+    outcome: PreparedOutcome
+    seq: int | None
+    positive: bool = False
+
+
+_WriteResult = tuple[list[OutcomeRecord], list[_Effect]]
+
+
+class OutcomeStore:
+    """Writes outcomes and keeps counters and customer histories in step with the commits."""
+
+    def __init__(
+        self,
+        writer: Writer,
+        offers: OfferCache,
+        settings: TenantSettingsRepository,
+        counters: Counters,
+        histories: CustomerHistories,
+        clock_us: Callable[[], int],
+    ) -> None:
+        self._writer = writer
+        self._offers = offers
+        self._settings = settings
+        self._counters = counters
+        self._histories = histories
+        self._clock_us = clock_us
+
+    def prepare(self, tenant: str, outcome: OutcomeInput, offer: Offer, *, reserved: bool = False) -> PreparedOutcome:
+        assert outcome.type is not None
+        return PreparedOutcome(
+            input=outcome,
+            type=outcome.type,
+            day=local_day(outcome.occurred_us, self._settings.zone(tenant)),
+            cost_micros=offer.budget.cost_per_action_micros if offer.budget else 0,
+            model_ref=offer.qualification.model_reference if offer.qualification else "",
+            reserved=reserved,
+        )
+
+    async def record(self, tenant: str, outcomes: Sequence[OutcomeInput], *, bulk: bool) -> list[OutcomeRecord]:
+        """Validate every outcome, then record them in one transaction.
+
+        A single outcome naming an unknown offer is NOT_FOUND; in a bulk call
+        any bad item, an unknown offer included, rejects the whole batch.
+        """
+        v = ViolationCollector()
+        if bulk and not 1 <= len(outcomes) <= MAX_BULK_OUTCOMES:
+            v.add("outcomes", f"must hold 1 to {MAX_BULK_OUTCOMES} outcomes, got {len(outcomes)}")
+            v.raise_if_any()
+        prepared: list[PreparedOutcome] = []
+        for i, outcome in enumerate(outcomes):
+            item = v.nested(f"outcomes[{i}]." if bulk else "outcome.")
+            before = len(v.violations)
+            validate_outcome(item, outcome)
+            offer = self._offers.get(tenant, outcome.offer_id)
+            if offer is None and outcome.offer_id.strip():
+                if not bulk:
+                    v.raise_if_any()
+                    raise NotFound(
+                        f"offer {outcome.offer_id!r} not found",
+                        reason="OFFER_NOT_FOUND",
+                        metadata={"id": outcome.offer_id},
+                    )
+                item.add("offerId", f"offer {outcome.offer_id!r} not found")
+            if offer is not None and len(v.violations) == before:
+                prepared.append(self.prepare(tenant, outcome, offer))
+        v.raise_if_any()
+        records, _ = await self._writer.run(self._write_job(tenant, prepared), self._applier(tenant))
+        return records
+
+    def submit(
+        self, tenant: str, prepared: list[PreparedOutcome], on_failure: Callable[[], None]
+    ) -> asyncio.Future[_WriteResult]:
+        """Queue already-prepared outcomes (Decide's impressions); `on_failure` releases their reservations."""
+        return self._writer.submit(self._write_job(tenant, prepared), self._applier(tenant), on_failure)
+
+    def _write_job(self, tenant: str, prepared: list[PreparedOutcome]) -> Callable[[Database], _WriteResult]:
+        recorded_us = self._clock_us()
+
+        def work(db: Database) -> _WriteResult:
+            conn = db.conn
+            records: list[OutcomeRecord] = []
+            effects: list[_Effect] = []
+            ledger: dict[tuple[str, int], list[int]] = {}
+            model: dict[tuple[str, str], list[int]] = {}
+            for item in prepared:
+                o = item.input
+                outcome_id = new_id(OUTCOME_PREFIX)
+                row = conn.execute(
+                    "INSERT INTO outcomes (id, tenant, idempotency_key, customer_id, offer_id, type, decision_id, "
+                    "channel, occurred_us, recorded_us) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?) "
+                    "ON CONFLICT DO NOTHING RETURNING seq",
+                    [
+                        outcome_id,
+                        tenant,
+                        o.idempotency_key,
+                        o.customer_id,
+                        o.offer_id,
+                        int(item.type),
+                        o.decision_id,
+                        o.channel,
+                        o.occurred_us,
+                        recorded_us,
+                    ],
+                ).fetchone()
+                if row is None:
+                    first_id, first_us = _first_result(conn, tenant, item)
+                    records.append(OutcomeRecord(first_id, first_us, duplicate=True))
+                    effects.append(_Effect(item, None))
+                    continue
+                positive = False
+                if item.type is OutcomeType.IMPRESSION:
+                    entry = ledger.setdefault((o.offer_id, item.day), [0, 0])
+                    entry[0] += 1
+                    entry[1] += item.cost_micros
+                    if item.model_ref:
+                        model.setdefault((item.model_ref, o.offer_id), [0, 0])[0] += 1
+                elif item.type.is_positive:
+                    positive = _count_positive(conn, tenant, o.customer_id, o.offer_id, row[0])
+                    if positive and item.model_ref:
+                        model.setdefault((item.model_ref, o.offer_id), [0, 0])[1] += 1
+                records.append(OutcomeRecord(outcome_id, recorded_us, duplicate=False))
+                effects.append(_Effect(item, row[0], positive))
+            conn.executemany(
+                "INSERT INTO offer_daily (tenant, offer_id, day, impressions, spend_micros) VALUES (?, ?, ?, ?, ?) "
+                "ON CONFLICT (tenant, day, offer_id) DO UPDATE SET impressions = impressions + excluded.impressions, "
+                "spend_micros = spend_micros + excluded.spend_micros",
+                [(tenant, offer_id, day, n, spend) for (offer_id, day), (n, spend) in ledger.items()],
+            )
+            conn.executemany(
+                "INSERT INTO model_stats (tenant, model_ref, offer_id, trials, positives) VALUES (?, ?, ?, ?, ?) "
+                "ON CONFLICT (tenant, model_ref, offer_id) DO UPDATE SET trials = trials + excluded.trials, "
+                "positives = positives + excluded.positives",
+                [(tenant, ref, offer_id, t, p) for (ref, offer_id), (t, p) in model.items()],
+            )
+            return records, effects
+
+        return work
+
+    def _applier(self, tenant: str) -> Callable[[_WriteResult], None]:
+        def apply(result: _WriteResult) -> None:
+            counters = self._counters.tenant(tenant)
+            for effect in result[1]:
+                item, o = effect.outcome, effect.outcome.input
+                if effect.seq is None:
+                    if item.reserved:
+                        counters.release(o.offer_id, item.day, item.cost_micros)
+                    continue
+                if item.type is OutcomeType.IMPRESSION:
+                    counters.commit_impression(o.offer_id, item.day, item.cost_micros, reserved=item.reserved)
+                    if item.model_ref:
+                        counters.commit_model(item.model_ref, o.offer_id, 1, 0)
+                elif effect.positive and item.model_ref:
+                    counters.commit_model(item.model_ref, o.offer_id, 0, 1)
+                self._histories.record(
+                    tenant, o.customer_id, HistoryEvent(o.occurred_us, effect.seq, o.offer_id, int(item.type))
+                )
+
+        return apply
+
+
+def _first_result(conn: sqlite3.Connection, tenant: str, item: PreparedOutcome) -> tuple[str, int]:
+    """The stored outcome a duplicate repeats: same key, or (for an impression) same decision and offer."""
+    o = item.input
+    row = conn.execute(
+        "SELECT id, recorded_us FROM outcomes WHERE tenant = ? AND idempotency_key = ?",
+        [tenant, o.idempotency_key],
+    ).fetchone()
+    if row is None:
+        row = conn.execute(
+            "SELECT id, recorded_us FROM outcomes WHERE tenant = ? AND decision_id = ? AND offer_id = ? "
+            "AND type = ? AND decision_id <> ''",
+            [tenant, o.decision_id, o.offer_id, int(OutcomeType.IMPRESSION)],
+        ).fetchone()
+    if row is None:
+        raise InvalidArgument.single("idempotencyKey", "conflicts with a stored outcome that cannot be found")
+    return row[0], row[1]
+
+
+def _count_positive(conn: sqlite3.Connection, tenant: str, customer: str, offer_id: str, seq: int) -> bool:
+    """Mark a click or conversion as a model positive if the customer has an impression not yet followed by one."""
+    impressions, positives = conn.execute(
+        "SELECT COALESCE(SUM(type = ?), 0), COALESCE(SUM(positive), 0) FROM outcomes "
+        "WHERE tenant = ? AND customer_id = ? AND offer_id = ?",
+        [int(OutcomeType.IMPRESSION), tenant, customer, offer_id],
+    ).fetchone()
+    if positives >= impressions:
+        return False
+    conn.execute("UPDATE outcomes SET positive = 1 WHERE seq = ?", [seq])
+    return True
