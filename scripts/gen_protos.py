@@ -49,19 +49,13 @@ def _generate(out_root: Path) -> None:
 
 def _generated_files(root: Path) -> set[str]:
     directory = root / PACKAGE_DIR
-    return (
-        {p.name for p in directory.iterdir() if p.name.endswith(GENERATED_SUFFIXES)}
-        if directory.exists()
-        else set()
-    )
+    return {p.name for p in directory.iterdir() if p.name.endswith(GENERATED_SUFFIXES)} if directory.exists() else set()
 
 
 def _check_tools_version() -> None:
     installed = importlib.metadata.version("grpcio-tools")
     if installed != PINNED_GRPCIO_TOOLS:
-        raise SystemExit(
-            f"grpcio-tools {installed} is installed; the stubs are made with {PINNED_GRPCIO_TOOLS}"
-        )
+        raise SystemExit(f"grpcio-tools {installed} is installed; the stubs are made with {PINNED_GRPCIO_TOOLS}")
 
 
 def regenerate() -> None:
@@ -92,9 +86,7 @@ def check() -> int:
             if not filecmp.cmp(Path(tmp) / PACKAGE_DIR / name, OUT_ROOT / PACKAGE_DIR / name, shallow=False)
         ]
     if problems:
-        print(
-            "generated stubs drifted from protos/ (run `make proto`):", *problems, sep="\n  ", file=sys.stderr
-        )
+        print("generated stubs drifted from protos/ (run `make proto`):", *problems, sep="\n  ", file=sys.stderr)
         return 1
     print("generated stubs are up to date")
     return 0
