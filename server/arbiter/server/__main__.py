@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import asyncio
+import json
 import logging
 import signal
 import sys
@@ -10,6 +11,7 @@ from collections.abc import Sequence
 
 from .app import build_application
 from .config import Config, ConfigError, load_config, split_address
+from .transport.errors import CALL_COUNTS
 
 log = logging.getLogger("arbiter.server")
 
@@ -21,6 +23,7 @@ async def serve(config: Config) -> None:
     loop = asyncio.get_running_loop()
     for sig in (signal.SIGTERM, signal.SIGINT):
         loop.add_signal_handler(sig, stop.set)
+    loop.add_signal_handler(signal.SIGUSR1, print_call_counts)
     try:
         await app.start()
     except BaseException:
@@ -34,6 +37,14 @@ async def serve(config: Config) -> None:
     log.info("shutting down: health NOT_SERVING, draining calls")
     await app.stop()
     log.info("stopped")
+
+
+def print_call_counts() -> None:
+    """On SIGUSR1: one JSON line on stdout with the answers per method and status code so far."""
+    counts: dict[str, dict[str, int]] = {}
+    for (method, code), count in sorted(CALL_COUNTS.items()):
+        counts.setdefault(method, {})[code] = count
+    print("arbiter call counts " + json.dumps(counts, sort_keys=True), flush=True)
 
 
 def main(argv: Sequence[str] | None = None) -> int:

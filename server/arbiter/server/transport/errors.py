@@ -8,6 +8,7 @@ unexpected is logged with a request id and answered INTERNAL without internals.
 
 from __future__ import annotations
 
+import collections
 import functools
 import logging
 import uuid
@@ -86,14 +87,22 @@ def _internal_status(request_id: str) -> grpc.Status:
 
 Handler = TypeVar("Handler", bound=Callable[..., Awaitable[Any]])
 
+# Answers per method and status code since start-up; load tests read them to
+# confirm every call succeeded (HTTP/2 load tools only see HTTP 200).
+CALL_COUNTS: collections.Counter[tuple[str, str]] = collections.Counter()
+
 
 def rpc(method: Handler) -> Handler:
     """Wrap a servicer method: domain errors become their status, anything else INTERNAL."""
 
+    name = method.__name__
+
     @functools.wraps(method)
     async def wrapper(self: Any, request: Any, context: grpc.aio.ServicerContext) -> Any:
         try:
-            return await method(self, request, context)
+            response = await method(self, request, context)
+            CALL_COUNTS[name, "OK"] += 1
+            return response
         except DomainError as error:
             status = to_grpc_status(error)
         except grpc.aio.AbortError:
@@ -102,6 +111,7 @@ def rpc(method: Handler) -> Handler:
             request_id = uuid.uuid4().hex[:16]
             log.exception("unexpected error in %s (request id %s)", method.__qualname__, request_id)
             status = _internal_status(request_id)
+        CALL_COUNTS[name, status.code.name] += 1
         await context.abort(status.code, status.details, status.trailing_metadata)
 
     return wrapper  # type: ignore[return-value]
