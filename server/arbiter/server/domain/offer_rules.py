@@ -242,11 +242,23 @@ def present_paths(patch: Offer) -> list[str]:
             elif path in _PATH_TYPES:
                 if value is not None:
                     walk(value, path + ".")
-            elif value not in (None, "", (), False):
+            elif _provided(value):
                 paths.append(path)
 
     walk(patch, "")
     return paths
+
+
+def _provided(value: Any) -> bool:
+    """Whether an update without a mask sets this value: 0 counts (it is a cap of zero); False, "" and () do not.
+
+    Compared by type, because 0 == False in Python.
+    """
+    if value is None or value is False:
+        return False
+    if isinstance(value, (str, tuple)):
+        return bool(value)
+    return True
 
 
 def apply_update(current: Offer, patch: Offer, paths: list[str]) -> Offer:
