@@ -264,6 +264,9 @@ def _provided(value: Any) -> bool:
 def apply_update(current: Offer, patch: Offer, paths: list[str]) -> Offer:
     """`current` with every path in `paths` copied from `patch` (unset there means cleared)."""
     if current.status is OfferStatus.ARCHIVED:
+        if "status" in paths and patch.status not in (None, OfferStatus.ARCHIVED):
+            # A move out of archived is an illegal move first: name both states.
+            check_transition(current.status, patch.status)
         raise FailedPrecondition(
             f"offer {current.id} is archived and read-only; it can only be deleted", reason="OFFER_ARCHIVED"
         )
