@@ -16,7 +16,7 @@ from ._errors import (
     UnavailableError,
     error_from_rpc,
 )
-from ._seed import message_to_dict, offer_from_dict, offer_to_dict
+from ._seed import category_from_dict, category_to_dict, message_to_dict, offer_from_dict, offer_to_dict
 
 __all__ = [
     "AlreadyExistsError",
@@ -32,6 +32,8 @@ __all__ = [
     "ResourceExhaustedError",
     "UnauthenticatedError",
     "UnavailableError",
+    "category_from_dict",
+    "category_to_dict",
     "error_from_rpc",
     "message_to_dict",
     "offer_from_dict",

@@ -7,19 +7,30 @@ from datetime import datetime
 from typing import Any, TypeVar, cast
 
 import grpc
-from google.protobuf import field_mask_pb2, struct_pb2, timestamp_pb2
+from google.protobuf import field_mask_pb2, json_format, struct_pb2, timestamp_pb2
 from google.protobuf.message import Message
 
-from arbiter.v1 import decisions_pb2, decisions_pb2_grpc, offers_pb2, offers_pb2_grpc, tenants_pb2, tenants_pb2_grpc
+from arbiter.v1 import (
+    catalog_pb2,
+    catalog_pb2_grpc,
+    decisions_pb2,
+    decisions_pb2_grpc,
+    offers_pb2,
+    offers_pb2_grpc,
+    tenants_pb2,
+    tenants_pb2_grpc,
+)
 
 from ._errors import error_from_rpc
-from ._seed import offer_from_dict
+from ._seed import category_from_dict, offer_from_dict
 
 DEFAULT_TARGET = "127.0.0.1:50051"
 DEFAULT_TIMEOUT = 5.0
 
 Response = TypeVar("Response", bound=Message)
 OfferLike = offers_pb2.Offer | Mapping[str, Any]
+CategoryLike = catalog_pb2.Category | Mapping[str, Any]
+SubCategoryLike = catalog_pb2.SubCategory | Mapping[str, Any]
 
 
 def _as_offer(offer: OfferLike) -> offers_pb2.Offer:
@@ -57,6 +68,7 @@ class Client:
         self.offers = offers_pb2_grpc.OfferServiceStub(self._channel)
         self.decisions = decisions_pb2_grpc.DecisionServiceStub(self._channel)
         self.tenants = tenants_pb2_grpc.TenantServiceStub(self._channel)
+        self.catalog = catalog_pb2_grpc.CatalogServiceStub(self._channel)
 
     def __enter__(self) -> Client:
         return self
@@ -243,6 +255,80 @@ class Client:
             update_mask=field_mask_pb2.FieldMask(paths=["timezone"]),
         )
         return self._call(self.tenants.UpdateTenantSettings, request, timeout).settings
+
+    # -- CatalogService ---------------------------------------------------
+
+    def create_category(
+        self, category: CategoryLike, *, category_id: str = "", timeout: float | None = None
+    ) -> catalog_pb2.Category:
+        """Create a category (message or JSON dict with lowercase enum words); `category_id` picks its id."""
+        message = category if isinstance(category, catalog_pb2.Category) else category_from_dict(category)
+        request = catalog_pb2.CreateCategoryRequest(category=message, category_id=category_id)
+        return self._call(self.catalog.CreateCategory, request, timeout).category
+
+    def get_category(self, category_id: str, *, timeout: float | None = None) -> catalog_pb2.Category:
+        return self._call(self.catalog.GetCategory, catalog_pb2.GetCategoryRequest(id=category_id), timeout).category
+
+    def list_categories(
+        self, *, status: str | int | None = None, page_size: int = 0, page_token: str = "", timeout: float | None = None
+    ) -> catalog_pb2.ListCategoriesResponse:
+        if isinstance(status, str):
+            status = catalog_pb2.CategoryStatus.Value(
+                "CATEGORY_STATUS_" + status.upper().removeprefix("CATEGORY_STATUS_")
+            )
+        request = catalog_pb2.ListCategoriesRequest(
+            status=cast(catalog_pb2.CategoryStatus, status or 0), page_size=page_size, page_token=page_token
+        )
+        return self._call(self.catalog.ListCategories, request, timeout)
+
+    def update_category(
+        self, category: CategoryLike, update_mask: Sequence[str] | None = None, *, timeout: float | None = None
+    ) -> catalog_pb2.UpdateCategoryResponse:
+        """Change a category; the response also says how many offers no longer fit its schema."""
+        message = category if isinstance(category, catalog_pb2.Category) else category_from_dict(category)
+        request = catalog_pb2.UpdateCategoryRequest(category=message)
+        if update_mask is not None:
+            request.update_mask.CopyFrom(field_mask_pb2.FieldMask(paths=list(update_mask)))
+        return self._call(self.catalog.UpdateCategory, request, timeout)
+
+    def delete_category(self, category_id: str, *, timeout: float | None = None) -> None:
+        self._call(self.catalog.DeleteCategory, catalog_pb2.DeleteCategoryRequest(id=category_id), timeout)
+
+    def create_sub_category(
+        self, sub_category: SubCategoryLike, *, sub_category_id: str = "", timeout: float | None = None
+    ) -> catalog_pb2.SubCategory:
+        message = _sub_category(sub_category)
+        request = catalog_pb2.CreateSubCategoryRequest(sub_category=message, sub_category_id=sub_category_id)
+        return self._call(self.catalog.CreateSubCategory, request, timeout).sub_category
+
+    def get_sub_category(self, sub_category_id: str, *, timeout: float | None = None) -> catalog_pb2.SubCategory:
+        request = catalog_pb2.GetSubCategoryRequest(id=sub_category_id)
+        return self._call(self.catalog.GetSubCategory, request, timeout).sub_category
+
+    def list_sub_categories(
+        self, *, category_id: str = "", page_size: int = 0, page_token: str = "", timeout: float | None = None
+    ) -> catalog_pb2.ListSubCategoriesResponse:
+        request = catalog_pb2.ListSubCategoriesRequest(
+            category_id=category_id, page_size=page_size, page_token=page_token
+        )
+        return self._call(self.catalog.ListSubCategories, request, timeout)
+
+    def update_sub_category(
+        self, sub_category: SubCategoryLike, update_mask: Sequence[str] | None = None, *, timeout: float | None = None
+    ) -> catalog_pb2.SubCategory:
+        request = catalog_pb2.UpdateSubCategoryRequest(sub_category=_sub_category(sub_category))
+        if update_mask is not None:
+            request.update_mask.CopyFrom(field_mask_pb2.FieldMask(paths=list(update_mask)))
+        return self._call(self.catalog.UpdateSubCategory, request, timeout).sub_category
+
+    def delete_sub_category(self, sub_category_id: str, *, timeout: float | None = None) -> None:
+        self._call(self.catalog.DeleteSubCategory, catalog_pb2.DeleteSubCategoryRequest(id=sub_category_id), timeout)
+
+
+def _sub_category(value: SubCategoryLike) -> catalog_pb2.SubCategory:
+    if isinstance(value, catalog_pb2.SubCategory):
+        return value
+    return json_format.ParseDict(dict(value), catalog_pb2.SubCategory())
 
 
 def _struct(values: Mapping[str, Any]) -> struct_pb2.Struct:

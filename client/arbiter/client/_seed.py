@@ -8,23 +8,25 @@ from typing import Any
 from google.protobuf import json_format
 from google.protobuf.message import Message
 
-from arbiter.v1 import offers_pb2
+from arbiter.v1 import catalog_pb2, offers_pb2
 
-# Enum fields whose seed form is a lowercase word: field name -> proto prefix.
-_ENUM_PREFIXES = {"priority": "PRIORITY_", "status": "OFFER_STATUS_"}
+# Enum fields whose JSON form is a lowercase word: field name -> proto prefix.
+_OFFER_ENUMS = {"priority": "PRIORITY_", "status": "OFFER_STATUS_"}
+_CATEGORY_ENUMS = {"status": "CATEGORY_STATUS_"}
+_FIELD_ENUMS = {"type": "FIELD_TYPE_", "outputType": "OUTPUT_TYPE_"}
 
 
-def _enum_to_wire(body: Mapping[str, Any]) -> dict[str, Any]:
+def _enum_to_wire(body: Mapping[str, Any], prefixes: dict[str, str]) -> dict[str, Any]:
     out = dict(body)
-    for key, prefix in _ENUM_PREFIXES.items():
+    for key, prefix in prefixes.items():
         value = out.get(key)
         if isinstance(value, str) and value and not value.startswith(prefix):
             out[key] = prefix + value.upper()
     return out
 
 
-def _enum_to_seed(body: dict[str, Any]) -> dict[str, Any]:
-    for key, prefix in _ENUM_PREFIXES.items():
+def _enum_to_seed(body: dict[str, Any], prefixes: dict[str, str]) -> dict[str, Any]:
+    for key, prefix in prefixes.items():
         value = body.get(key)
         if isinstance(value, str) and value.startswith(prefix):
             body[key] = value[len(prefix) :].lower()
@@ -38,13 +40,28 @@ def offer_from_dict(body: Mapping[str, Any]) -> offers_pb2.Offer:
     RFC 3339 strings for dates. Unknown keys raise ValueError
     (google.protobuf.json_format.ParseError) naming the key.
     """
-    return json_format.ParseDict(_enum_to_wire(body), offers_pb2.Offer())
+    return json_format.ParseDict(_enum_to_wire(body, _OFFER_ENUMS), offers_pb2.Offer())
 
 
 def offer_to_dict(offer: offers_pb2.Offer) -> dict[str, Any]:
     """The seed's JSON shape of an Offer: camelCase keys, lowercase enums, numbers as numbers."""
-    body = message_to_dict(offer)
-    return _enum_to_seed(body)
+    return _enum_to_seed(message_to_dict(offer), _OFFER_ENUMS)
+
+
+def category_from_dict(body: Mapping[str, Any]) -> catalog_pb2.Category:
+    """A Category message from JSON with lowercase enum words ("type": "number", "status": "active")."""
+    wire = _enum_to_wire(body, _CATEGORY_ENUMS)
+    wire["customFields"] = [_enum_to_wire(f, _FIELD_ENUMS) for f in body.get("customFields", [])]
+    if not wire["customFields"]:
+        del wire["customFields"]
+    return json_format.ParseDict(wire, catalog_pb2.Category())
+
+
+def category_to_dict(category: catalog_pb2.Category) -> dict[str, Any]:
+    """A Category as JSON with lowercase enum words."""
+    body = _enum_to_seed(message_to_dict(category), _CATEGORY_ENUMS)
+    body["customFields"] = [_enum_to_seed(f, _FIELD_ENUMS) for f in body.get("customFields", [])]
+    return body
 
 
 def message_to_dict(message: Message) -> dict[str, Any]:

@@ -12,6 +12,8 @@ from grpc_reflection.v1alpha import reflection
 from sqlite_utils import Database
 
 from arbiter.v1 import (
+    catalog_pb2,
+    catalog_pb2_grpc,
     decisions_pb2,
     decisions_pb2_grpc,
     offers_pb2,
@@ -22,6 +24,7 @@ from arbiter.v1 import (
 
 from .config import Config, check_servable
 from .domain.timekeeping import utc_now, utc_now_us
+from .storage.catalog_repository import CatalogRepository
 from .storage.counters import Counters
 from .storage.customer_histories import CustomerHistories
 from .storage.decision_runner import DecisionRunner
@@ -32,6 +35,7 @@ from .storage.outcome_store import OutcomeStore
 from .storage.reader import Reader
 from .storage.tenant_settings import TenantSettingsRepository
 from .storage.writer import Writer
+from .transport.catalog_servicer import CatalogServicer
 from .transport.decision_servicer import DecisionServicer
 from .transport.offer_servicer import OfferServicer
 from .transport.tenant_servicer import TenantServicer
@@ -42,6 +46,7 @@ SERVICE_NAMES = (
     offers_pb2.DESCRIPTOR.services_by_name["OfferService"].full_name,
     decisions_pb2.DESCRIPTOR.services_by_name["DecisionService"].full_name,
     tenants_pb2.DESCRIPTOR.services_by_name["TenantService"].full_name,
+    catalog_pb2.DESCRIPTOR.services_by_name["CatalogService"].full_name,
 )
 
 
@@ -55,6 +60,7 @@ class Application:
     health: health.aio.HealthServicer
     writer: Writer
     reader: Reader
+    catalog: CatalogRepository
     offers: OfferRepository
 
     async def start(self) -> None:
@@ -62,7 +68,7 @@ class Application:
         if self.config.demo:
             from .demo import load_demo_catalogue
 
-            created = await load_demo_catalogue(self.offers)
+            created = await load_demo_catalogue(self.catalog, self.offers)
             log.info("demo catalogue: %d offers created", created)
         await self._set_health(health_pb2.HealthCheckResponse.SERVING)
 
@@ -97,11 +103,13 @@ async def build_application(config: Config) -> Application:
     reader = Reader(config.db)
 
     offer_cache = OfferCache()
-    offers = OfferRepository(writer, reader, offer_cache, utc_now)
+    catalog = CatalogRepository(writer, reader, utc_now)
+    offers = OfferRepository(writer, reader, offer_cache, catalog, utc_now)
     settings = TenantSettingsRepository(writer, utc_now)
     counters = Counters()
     histories = CustomerHistories(writer, utc_now_us, capacity=config.customer_cache_size)
     loaded = offers.load()
+    reader.run_now(catalog.load)
     reader.run_now(settings.load)
     reader.run_now(counters.load)
     reader.run_now(histories.load_known)
@@ -110,7 +118,7 @@ async def build_application(config: Config) -> Application:
     offers.history_check = _has_outcomes
     offers.delete_hooks.append(_drop_counters)
     offers.delete_listeners.append(lambda tenant, offer_id: counters.tenant(tenant).forget_offer(offer_id))
-    state = DecisionState(offer_cache, settings, counters, writer)
+    state = DecisionState(offer_cache, catalog, settings, counters, writer)
     outcomes = OutcomeStore(writer, offer_cache, settings, counters, histories, utc_now_us)
     runner = DecisionRunner(state, histories, outcomes, offer_cache, settings)
 
@@ -118,6 +126,7 @@ async def build_application(config: Config) -> Application:
     offers_pb2_grpc.add_OfferServiceServicer_to_server(OfferServicer(offers), server)
     decisions_pb2_grpc.add_DecisionServiceServicer_to_server(DecisionServicer(runner, outcomes), server)
     tenants_pb2_grpc.add_TenantServiceServicer_to_server(TenantServicer(settings), server)
+    catalog_pb2_grpc.add_CatalogServiceServicer_to_server(CatalogServicer(catalog, offer_cache), server)
     health_servicer = health.aio.HealthServicer()
     health_pb2_grpc.add_HealthServicer_to_server(health_servicer, server)
     reflection.enable_server_reflection(
@@ -125,7 +134,7 @@ async def build_application(config: Config) -> Application:
         server,
     )
     port = server.add_insecure_port(config.address)
-    app = Application(config, server, port, health_servicer, writer, reader, offers)
+    app = Application(config, server, port, health_servicer, writer, reader, catalog, offers)
     # The aio health servicer starts out SERVING; nothing is ready until start().
     await app._set_health(health_pb2.HealthCheckResponse.NOT_SERVING)
     return app

@@ -2,23 +2,45 @@
 
 from __future__ import annotations
 
+import contextlib
 import json
 from dataclasses import replace
 from importlib import resources
 
-from arbiter.client import offer_from_dict
+from arbiter.client import category_from_dict, offer_from_dict
 
-from .domain.errors import AlreadyExists
+from .domain.catalog import SubCategory
+from .domain.errors import AlreadyExists, NotFound, ViolationCollector
 from .domain.offers import Offer, OfferStatus
+from .storage.catalog_repository import CatalogRepository
 from .storage.offer_repository import OfferRepository
+from .transport.catalog_messages import category_from_proto
 from .transport.offer_messages import offer_from_proto
 
 DEMO_TENANT = "default"
 
 
-async def load_demo_catalogue(offers: OfferRepository, tenant: str = DEMO_TENANT) -> int:
-    """Create each demo offer that is not there yet (matched by name); returns how many were created."""
+async def load_demo_catalogue(catalog: CatalogRepository, offers: OfferRepository, tenant: str = DEMO_TENANT) -> int:
+    """Create what is not there yet: categories and sub-categories by id, offers by name.
+
+    Returns how many offers were created.
+    """
     data = json.loads(resources.files("arbiter.server").joinpath("demo_catalogue.json").read_text())
+    for body in data["categories"]:
+        subs = body.pop("subCategories")
+        category_id = body.pop("id")
+        try:
+            catalog.get_category(tenant, category_id)
+        except NotFound:
+            v = ViolationCollector()
+            category = category_from_proto(category_from_dict(body), v)
+            v.raise_if_any()
+            await catalog.create_category(tenant, category, category_id)
+        for sub in subs:
+            with contextlib.suppress(AlreadyExists):
+                await catalog.create_sub_category(
+                    tenant, SubCategory(category_id=category_id, name=sub["name"]), sub["id"]
+                )
     created = 0
     for body in data["offers"]:
         draft, violations = offer_from_proto(offer_from_dict(body))

@@ -13,6 +13,7 @@ from zoneinfo import ZoneInfo
 import numpy as np
 import numpy.typing as npt
 
+from .formulas import ComputedFields
 from .offers import Offer, OfferStatus
 from .timekeeping import load_timezone, parse_hhmm, to_epoch_micros
 
@@ -62,6 +63,9 @@ class CatalogSnapshot:
     by_category: dict[str, IntArray]
     by_sub_category: dict[str, IntArray]
     by_tag: dict[str, IntArray]
+    # the hierarchy: offers of archived categories are candidates that drop out
+    category_archived: BoolArray
+    computed_fields: dict[str, ComputedFields]
     # which steps any offer needs at all (steps nobody needs are skipped)
     any_dates: bool
     any_days: bool
@@ -71,13 +75,23 @@ class CatalogSnapshot:
     any_recency: bool
     any_max_impressions: bool
     any_daily_budget: bool
+    any_archived: bool
 
     def __len__(self) -> int:
         return len(self.offers)
 
     @classmethod
-    def build(cls, offers: list[Offer], tenant_timezone: str) -> CatalogSnapshot:
-        """Compile the active offers among `offers` (any order) into a snapshot."""
+    def build(
+        cls,
+        offers: list[Offer],
+        tenant_timezone: str,
+        archived_categories: frozenset[str] = frozenset(),
+        computed_fields: dict[str, ComputedFields] | None = None,
+    ) -> CatalogSnapshot:
+        """Compile the active offers among `offers` (any order) into a snapshot.
+
+        `computed_fields` maps category ids to their compiled computed fields.
+        """
         tenant_zone = load_timezone(tenant_timezone) or ZoneInfo("UTC")
         active = [o for o in offers if o.status is OfferStatus.ACTIVE]
         active.sort(key=lambda o: o.id)
@@ -157,6 +171,7 @@ class CatalogSnapshot:
                     daily_budget[i] = b.max_daily_budget_micros
                 cost[i] = b.cost_per_action_micros
 
+        category_archived = np.array([o.category_id in archived_categories for o in active], np.bool_)
         words = max(1, (len(segment_bits) + 63) // 64)
         required = np.zeros((n, words), np.uint64)
         for i, (word, bit) in required_lists:
@@ -206,4 +221,7 @@ class CatalogSnapshot:
             any_recency=bool((recency_us > 0).any()),
             any_max_impressions=bool((max_impressions != NO_CAP).any()),
             any_daily_budget=bool((daily_budget != NO_CAP).any()),
+            category_archived=category_archived,
+            computed_fields={k: v for k, v in (computed_fields or {}).items() if v.fields},
+            any_archived=bool(category_archived.any()),
         )

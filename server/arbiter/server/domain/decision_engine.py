@@ -10,7 +10,7 @@ from __future__ import annotations
 from collections.abc import Callable
 from dataclasses import dataclass
 from datetime import datetime
-from typing import Protocol
+from typing import Any, Protocol
 
 import numpy as np
 
@@ -24,7 +24,7 @@ from .decisions import (
     DropReason,
     PropensitySource,
 )
-from .offers import from_micros
+from .offers import Offer, from_micros
 from .timekeeping import from_epoch_micros
 
 _DAY_NAMES = ("Sunday", "Monday", "Tuesday", "Wednesday", "Thursday", "Friday", "Saturday")
@@ -96,6 +96,8 @@ def decide(
         propensity=_propensities(snapshot, live, request),
     )
     candidates = funnel.alive.copy() if explain else None
+    if snapshot.any_archived:
+        funnel.drop(snapshot.category_archived, DropReason.CATEGORY_ARCHIVED)
     _schedule(funnel)
     _qualification(funnel)
     for stage in policy_stages:
@@ -114,6 +116,7 @@ def decide(
             score=float(score),
             propensity=float(funnel.propensity[i]),
             source=_source(snapshot, request, int(i)),
+            personalization=personalize(snapshot, snapshot.offers[i], request),
         )
         for r, (i, score) in enumerate(zip(ranked[: request.limit], ranked_scores[: request.limit], strict=True))
     ]
@@ -122,6 +125,22 @@ def decide(
         assert candidates is not None
         result.candidates = _explain(funnel, candidates, ranked, ranked_scores, spend_today, live)
     return result
+
+
+def personalize(snapshot: CatalogSnapshot, offer: Offer, request: DecisionRequest) -> dict[str, Any]:
+    """The offer's category's computed fields for this customer (only ever run for returned offers)."""
+    computed = snapshot.computed_fields.get(offer.category_id)
+    if computed is None:
+        return {}
+    offer_names = {
+        "id": offer.id,
+        "name": offer.name,
+        "priority": float(offer.priority_score),
+        "categoryId": offer.category_id,
+        "tags": list(offer.tags),
+    }
+    values, _ = computed.evaluate(offer.custom_fields, request.attributes, offer_names)
+    return values
 
 
 def _inventory(snapshot: CatalogSnapshot, request: DecisionRequest) -> BoolArray:
@@ -339,6 +358,8 @@ def _drop_message(f: Funnel, i: int, reason: DropReason, spend_today: IntArray |
         return f"propensity {f.propensity[i]:.4g} < threshold {s.threshold[i]:.4g}"
     if reason is DropReason.MAX_IMPRESSIONS_REACHED:
         return f"{int(live.impressions[i])} impressions >= maxImpressions {int(s.max_impressions[i])}"
+    if reason is DropReason.CATEGORY_ARCHIVED:
+        return f"category {offer.category_id} is archived"
     if reason is DropReason.DAILY_BUDGET_EXHAUSTED:
         spent = int(spend_today[i]) if spend_today is not None else 0
         cap = int(s.daily_budget_micros[i])

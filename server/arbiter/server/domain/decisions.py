@@ -74,6 +74,7 @@ class DecidedOffer:
     score: float
     propensity: float
     source: PropensitySource
+    personalization: dict[str, Any] = field(default_factory=dict)
 
 
 @dataclass(slots=True)

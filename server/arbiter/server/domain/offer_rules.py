@@ -173,16 +173,14 @@ def _validate_schedule(v: ViolationCollector, s: Schedule) -> None:
         v.add("timezone", f"unknown IANA time zone {s.timezone!r}")
 
 
-def prepare_new_offer(draft: Offer) -> Offer:
-    """Apply create-time defaults and check the whole offer; raises InvalidArgument."""
+def prepare_new_offer(draft: Offer) -> tuple[Offer, list[FieldViolation]]:
+    """The offer with create-time defaults applied, and every violation of it."""
     status = draft.status or OfferStatus.DRAFT
     offer = replace(draft, priority=draft.priority or Priority.MEDIUM, status=status)
     violations = validate_offer(offer)
     if status not in (OfferStatus.DRAFT, OfferStatus.ACTIVE):
         violations.append(FieldViolation("status", f"a new offer starts as draft or active, not {status.value}"))
-    if violations:
-        raise InvalidArgument(violations)
-    return offer
+    return offer, violations
 
 
 def check_transition(old: OfferStatus, new: OfferStatus) -> None:

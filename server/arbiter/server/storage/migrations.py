@@ -106,3 +106,67 @@ def m002_outcomes_counters_settings(db: Database) -> None:
         )
         """
     )
+
+
+@migrations()
+def m003_catalog(db: Database) -> None:
+    """Categories and sub-categories; offers get an indexed sub_category_id.
+
+    Offers written before categories existed named categories by free ids.
+    Every id they use becomes a real (active, schema-less) category or
+    sub-category named after it, so old data keeps its meaning and passes
+    the referential rules that start to apply now.
+    """
+    db.execute(
+        """
+        CREATE TABLE categories (
+            tenant TEXT NOT NULL,
+            id TEXT NOT NULL,
+            name TEXT NOT NULL,
+            status TEXT NOT NULL,
+            created_us INTEGER NOT NULL,
+            updated_us INTEGER NOT NULL,
+            body TEXT NOT NULL,
+            PRIMARY KEY (tenant, id)
+        ) WITHOUT ROWID
+        """
+    )
+    db.execute("CREATE UNIQUE INDEX categories_by_name ON categories (tenant, name)")
+    db.execute("CREATE INDEX categories_by_creation ON categories (tenant, created_us, id)")
+    db.execute(
+        """
+        CREATE TABLE sub_categories (
+            tenant TEXT NOT NULL,
+            id TEXT NOT NULL,
+            category_id TEXT NOT NULL,
+            name TEXT NOT NULL,
+            created_us INTEGER NOT NULL,
+            updated_us INTEGER NOT NULL,
+            body TEXT NOT NULL,
+            PRIMARY KEY (tenant, id)
+        ) WITHOUT ROWID
+        """
+    )
+    db.execute("CREATE UNIQUE INDEX sub_categories_by_name ON sub_categories (tenant, category_id, name)")
+    db.execute("CREATE INDEX sub_categories_by_creation ON sub_categories (tenant, created_us, id)")
+    db.execute("ALTER TABLE offers ADD COLUMN sub_category_id TEXT NOT NULL DEFAULT ''")
+    db.execute("UPDATE offers SET sub_category_id = json_extract(body, '$.sub_category_id')")
+    db.execute("CREATE INDEX offers_by_category ON offers (tenant, category_id)")
+    db.execute("CREATE INDEX offers_by_sub_category ON offers (tenant, sub_category_id)")
+    db.execute(
+        """
+        INSERT INTO categories (tenant, id, name, status, created_us, updated_us, body)
+        SELECT tenant, category_id, category_id, 'active', MIN(created_us), MIN(created_us),
+               json_object('name', category_id, 'description', '', 'status', 'active',
+                           'display_order', 0, 'custom_fields', json('[]'))
+        FROM offers WHERE category_id <> '' GROUP BY tenant, category_id
+        """
+    )
+    db.execute(
+        """
+        INSERT INTO sub_categories (tenant, id, category_id, name, created_us, updated_us, body)
+        SELECT tenant, sub_category_id, MIN(category_id), sub_category_id, MIN(created_us), MIN(created_us),
+               json_object('name', sub_category_id, 'description', '')
+        FROM offers WHERE sub_category_id <> '' AND category_id <> '' GROUP BY tenant, sub_category_id
+        """
+    )

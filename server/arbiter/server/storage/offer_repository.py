@@ -8,7 +8,6 @@ updated on the event loop before the caller hears back.
 
 from __future__ import annotations
 
-import sqlite3
 from collections.abc import Callable
 from dataclasses import replace
 from datetime import datetime
@@ -16,19 +15,14 @@ from datetime import datetime
 from sqlite_utils import Database
 
 from ..domain import offer_rules
-from ..domain.errors import AlreadyExists, FailedPrecondition, InvalidArgument, NotFound
+from ..domain.errors import AlreadyExists, FailedPrecondition, InvalidArgument, NotFound, ViolationCollector
 from ..domain.ids import OFFER_PREFIX, new_id
 from ..domain.offers import Offer, OfferStatus
-from ..domain.pagination import (
-    PageCursor,
-    decode_page_token,
-    encode_page_token,
-    page_size,
-    query_fingerprint,
-)
 from ..domain.timekeeping import to_epoch_micros
+from .catalog_repository import CatalogRepository
 from .offer_cache import OfferCache
 from .offer_codec import offer_from_row, offer_to_json
+from .paging import list_page
 from .reader import Reader
 from .writer import Writer
 
@@ -54,9 +48,11 @@ class OfferRepository:
         writer: Writer,
         reader: Reader,
         cache: OfferCache,
+        catalog: CatalogRepository,
         clock: Callable[[], datetime],
     ) -> None:
         self._writer = writer
+        self._catalog = catalog
         self._reader = reader
         self._cache = cache
         self._clock = clock
@@ -83,52 +79,46 @@ class OfferRepository:
         page_token: str,
     ) -> tuple[list[Offer], str]:
         """One page of offers ordered by (created_at, id), and the next page's token ("" at the end)."""
-        size = page_size(requested_page_size)
         for name, values in (("categoryIds", category_ids), ("tags", tags)):
             if len(values) > MAX_FILTER_VALUES:
                 raise InvalidArgument.single(name, f"at most {MAX_FILTER_VALUES} values, got {len(values)}")
         category_ids, tags = sorted(set(category_ids)), sorted(set(tags))
-        fingerprint = query_fingerprint(tenant, status.value if status else None, category_ids, tags)
-        cursor = decode_page_token(page_token, fingerprint)
-
-        sql = ["SELECT id, created_us, updated_us, body FROM offers WHERE tenant = ?"]
-        params: list[object] = [tenant]
+        conditions: list[str] = []
+        params: list[object] = []
         if status is not None:
-            sql.append("AND status = ?")
+            conditions.append("status = ?")
             params.append(status.value)
         if category_ids:
-            sql.append(f"AND category_id IN ({','.join('?' * len(category_ids))})")
+            conditions.append(f"category_id IN ({','.join('?' * len(category_ids))})")
             params.extend(category_ids)
         if tags:
-            sql.append(
-                f"AND id IN (SELECT offer_id FROM offer_tags WHERE tenant = ? AND tag IN "
+            conditions.append(
+                f"id IN (SELECT offer_id FROM offer_tags WHERE tenant = ? AND tag IN "
                 f"({','.join('?' * len(tags))}) GROUP BY offer_id HAVING count(*) = ?)"
             )
             params.extend([tenant, *tags, len(tags)])
-        if cursor is not None:
-            sql.append("AND (created_us, id) > (?, ?)")
-            params.extend([cursor.created_us, cursor.id])
-        sql.append("ORDER BY created_us, id LIMIT ?")
-        params.append(size + 1)
-        query = " ".join(sql)
-
-        def run(conn: sqlite3.Connection) -> list[tuple[str, int, int, str]]:
-            return conn.execute(query, params).fetchall()
-
-        rows = await self._reader.run(run)
-        offers = [offer_from_row(*row) for row in rows[:size]]
-        next_token = ""
-        if len(rows) > size:
-            last = rows[size - 1]
-            next_token = encode_page_token(fingerprint, PageCursor(last[1], last[0]))
-        return offers, next_token
+        rows, next_token = await list_page(
+            self._reader,
+            table="offers",
+            columns="id, created_us, updated_us, body",
+            tenant=tenant,
+            conditions=conditions,
+            params=params,
+            requested_page_size=requested_page_size,
+            page_token=page_token,
+            filters=[status.value if status else None, category_ids, tags],
+        )
+        return [offer_from_row(*row) for row in rows], next_token
 
     # -- writes -----------------------------------------------------------
 
     async def create(self, tenant: str, draft: Offer) -> Offer:
-        prepared = offer_rules.prepare_new_offer(draft)
-
         def work(db: Database) -> Offer:
+            prepared, violations = offer_rules.prepare_new_offer(draft)
+            v = ViolationCollector()
+            v.violations.extend(violations)
+            prepared = self._catalog.conform_offer(db, tenant, prepared, v, joining=True, check_fields=True)
+            v.raise_if_any()
             _check_name_free(db, tenant, prepared.name, None)
             offer_id = new_id(OFFER_PREFIX)
             while _read_row(db, tenant, offer_id) is not None:
@@ -150,9 +140,15 @@ class OfferRepository:
             if current is None:
                 raise _not_found(patch.id)
             updated = offer_rules.apply_update(current, patch, paths)
-            violations = offer_rules.validate_offer(updated)
-            if violations:
-                raise InvalidArgument(violations)
+            v = ViolationCollector()
+            v.violations.extend(offer_rules.validate_offer(updated))
+            moved = updated.category_id != current.category_id
+            touches_fields = moved or any(p == "custom_fields" or p.startswith("custom_fields.") for p in paths)
+            if touches_fields or updated.sub_category_id != current.sub_category_id:
+                updated = self._catalog.conform_offer(
+                    db, tenant, updated, v, joining=moved, check_fields=touches_fields
+                )
+            v.raise_if_any()
             assert current.status is not None and updated.status is not None
             offer_rules.check_transition(current.status, updated.status)
             if updated == current:
@@ -217,6 +213,7 @@ def _write(db: Database, tenant: str, offer: Offer, *, insert: bool) -> None:
         offer.name,
         offer.status.value,
         offer.category_id,
+        offer.sub_category_id,
         to_epoch_micros(offer.created_at),
         to_epoch_micros(offer.updated_at),
         offer_to_json(offer),
@@ -225,14 +222,14 @@ def _write(db: Database, tenant: str, offer: Offer, *, insert: bool) -> None:
     ]
     if insert:
         db.execute(
-            "INSERT INTO offers (name, status, category_id, created_us, updated_us, body, tenant, id) "
-            "VALUES (?, ?, ?, ?, ?, ?, ?, ?)",
+            "INSERT INTO offers (name, status, category_id, sub_category_id, created_us, updated_us, body, tenant, id) "
+            "VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?)",
             values,
         )
     else:
         db.execute(
-            "UPDATE offers SET name = ?, status = ?, category_id = ?, created_us = ?, updated_us = ?, "
-            "body = ? WHERE tenant = ? AND id = ?",
+            "UPDATE offers SET name = ?, status = ?, category_id = ?, sub_category_id = ?, created_us = ?, "
+            "updated_us = ?, body = ? WHERE tenant = ? AND id = ?",
             values,
         )
         db.execute("DELETE FROM offer_tags WHERE tenant = ? AND offer_id = ?", [tenant, offer.id])

@@ -54,6 +54,8 @@ class DecisionServicer(decisions_pb2_grpc.DecisionServiceServicer):
                 sub_category_id=offer.sub_category_id,
             )
             out.tags.extend(offer.tags)
+            if decided.personalization:
+                out.personalization.update(decided.personalization)
         if result.candidates is not None:
             for fate in result.candidates:
                 response.candidates.add(

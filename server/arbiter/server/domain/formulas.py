@@ -1,0 +1,632 @@
+"""The formula language of computed fields: tokenizer, parser, checker, evaluator (domain layer).
+
+    base_rate * (1 - customer.loyalty_score * 0.01)
+    tier == "gold" ? concat("Hello ", customer.first_name) : "Hello"
+
+Grammar, lowest precedence first (binary operators associate left; the
+ternary associates right; comparisons do not chain):
+
+    expr        := or_expr [ "?" expr ":" expr ]
+    or_expr     := and_expr { "or" and_expr }
+    and_expr    := not_expr { "and" not_expr }
+    not_expr    := "not" not_expr | comparison
+    comparison  := additive [ ("==" | "!=" | "<" | "<=" | ">" | ">=") additive ]
+    additive    := term { ("+" | "-") term }
+    term        := unary { ("*" | "/") unary }
+    unary       := "-" unary | primary
+    primary     := NUMBER | STRING | "true" | "false" | "null" | name | call | "(" expr ")"
+    name        := IDENT [ "." IDENT ]          (bare: a custom field; customer.x; offer.x)
+    call        := IDENT "(" [ expr { "," expr } ] ")"
+
+A formula is parsed and checked once, when its category is written, into a
+tree of nodes; evaluation walks the tree once (no loops, no recursion in the
+language), so its cost is bounded by the node count. Nothing is ever handed
+to Python's eval or exec, and names resolve only in the three documented
+namespaces.
+
+Null rules: a missing value is null; arithmetic, comparison, min, max, abs,
+round and concat on null give null; division by zero gives null; in a
+condition (the ternary's test, and/or/not operands) null counts as false;
+`coalesce` returns its first non-null argument. `+` adds numbers only.
+"""
+
+from __future__ import annotations
+
+import math
+import re
+from collections.abc import Callable, Mapping
+from dataclasses import dataclass
+from decimal import ROUND_HALF_UP, Decimal, InvalidOperation
+from typing import Any
+
+MAX_FORMULA_LENGTH = 2_000
+MAX_TOKENS = 500
+MAX_DEPTH = 48
+MAX_ROUND_DIGITS = 12
+OFFER_NAMES = ("id", "name", "priority", "categoryId", "tags")
+NAMESPACES = ("customer", "offer")
+
+Value = float | str | bool | list[Any] | None
+
+
+class FormulaError(ValueError):
+    """A formula that cannot be accepted; `column` is 1-based (0 when it concerns the whole formula)."""
+
+    def __init__(self, message: str, column: int = 0) -> None:
+        super().__init__(f"{message} at column {column}" if column else message)
+        self.reason = message
+        self.column = column
+
+
+# -- tokens -------------------------------------------------------------------
+
+_TOKEN = re.compile(
+    r"""
+    (?P<space>\s+)
+  | (?P<number>(?:\d+\.?\d*|\.\d+)(?:[eE][+-]?\d+)?)
+  | (?P<string>"(?:[^"\\]|\\.)*")
+  | (?P<ident>[A-Za-z_][A-Za-z0-9_]*)
+  | (?P<op>==|!=|<=|>=|[-+*/<>()?:,.])
+    """,
+    re.VERBOSE,
+)
+_KEYWORDS = {"and", "or", "not", "true", "false", "null"}
+_ESCAPES = {'"': '"', "\\": "\\", "n": "\n", "t": "\t"}
+
+
+@dataclass(frozen=True, slots=True)
+class Token:
+    kind: str  # number, string, ident, keyword, op, end
+    text: str
+    column: int
+
+
+def tokenize(source: str) -> list[Token]:
+    """The tokens of `source`, ending with an "end" token; raises FormulaError."""
+    if len(source) > MAX_FORMULA_LENGTH:
+        raise FormulaError(f"formula is {len(source)} characters long; the limit is {MAX_FORMULA_LENGTH}")
+    tokens: list[Token] = []
+    position = 0
+    while position < len(source):
+        match = _TOKEN.match(source, position)
+        if match is None:
+            if source[position] == '"':
+                raise FormulaError("unterminated string", position + 1)
+            raise FormulaError(f"unexpected character {source[position]!r}", position + 1)
+        kind = match.lastgroup
+        assert kind is not None
+        text = match.group()
+        if kind != "space":
+            if kind == "ident" and text in _KEYWORDS:
+                kind = "keyword"
+            tokens.append(Token(kind, text, position + 1))
+            if len(tokens) > MAX_TOKENS:
+                raise FormulaError(f"formula has more than {MAX_TOKENS} tokens", position + 1)
+        position = match.end()
+    tokens.append(Token("end", "", len(source) + 1))
+    return tokens
+
+
+def _unquote(token: Token) -> str:
+    out: list[str] = []
+    body = token.text[1:-1]
+    i = 0
+    while i < len(body):
+        char = body[i]
+        if char == "\\":
+            escaped = _ESCAPES.get(body[i + 1])
+            if escaped is None:
+                raise FormulaError(f"unknown escape \\{body[i + 1]} in string", token.column + i + 1)
+            out.append(escaped)
+            i += 2
+        else:
+            out.append(char)
+            i += 1
+    return "".join(out)
+
+
+# -- syntax tree ----------------------------------------------------------------
+
+
+@dataclass(frozen=True, slots=True)
+class Literal:
+    value: Value
+    column: int
+
+
+@dataclass(frozen=True, slots=True)
+class Name:
+    namespace: str  # "" for a custom field of the offer
+    key: str
+    column: int
+
+
+@dataclass(frozen=True, slots=True)
+class Unary:
+    op: str  # "-" or "not"
+    operand: Node
+    column: int
+
+
+@dataclass(frozen=True, slots=True)
+class Binary:
+    op: str
+    left: Node
+    right: Node
+    column: int
+
+
+@dataclass(frozen=True, slots=True)
+class Conditional:
+    test: Node
+    then: Node
+    otherwise: Node
+    column: int
+
+
+@dataclass(frozen=True, slots=True)
+class Call:
+    function: str
+    args: tuple[Node, ...]
+    column: int
+
+
+Node = Literal | Name | Unary | Binary | Conditional | Call
+
+# function -> (minimum arguments, maximum arguments or None for any)
+FUNCTIONS: dict[str, tuple[int, int | None]] = {
+    "min": (1, None),
+    "max": (1, None),
+    "round": (1, 2),
+    "abs": (1, 1),
+    "coalesce": (1, None),
+    "concat": (1, None),
+}
+_COMPARISONS = {"==", "!=", "<", "<=", ">", ">="}
+
+
+class _Parser:
+    def __init__(self, tokens: list[Token]) -> None:
+        self.tokens = tokens
+        self.position = 0
+        self.depth = 0
+
+    @property
+    def current(self) -> Token:
+        return self.tokens[self.position]
+
+    def advance(self) -> Token:
+        token = self.tokens[self.position]
+        self.position += 1
+        return token
+
+    def accept(self, text: str) -> Token | None:
+        token = self.current
+        if token.kind in ("op", "keyword") and token.text == text:
+            self.position += 1
+            return token
+        return None
+
+    def expect(self, text: str, what: str) -> Token:
+        token = self.accept(text)
+        if token is None:
+            raise FormulaError(f"expected {what}, found {_describe(self.current)}", self.current.column)
+        return token
+
+    def nested(self, column: int) -> None:
+        self.depth += 1
+        if self.depth > MAX_DEPTH:
+            raise FormulaError(f"formula nests deeper than {MAX_DEPTH} levels", column)
+
+    def parse(self) -> Node:
+        node = self.expr()
+        if self.current.kind != "end":
+            raise FormulaError(f"unexpected {_describe(self.current)}", self.current.column)
+        return node
+
+    def expr(self) -> Node:
+        self.nested(self.current.column)
+        node = self.or_expr()
+        question = self.accept("?")
+        if question is not None:
+            then = self.expr()
+            self.expect(":", "':' of the conditional")
+            otherwise = self.expr()
+            node = Conditional(node, then, otherwise, question.column)
+        self.depth -= 1
+        return node
+
+    def or_expr(self) -> Node:
+        node = self.and_expr()
+        while (token := self.accept("or")) is not None:
+            node = Binary("or", node, self.and_expr(), token.column)
+        return node
+
+    def and_expr(self) -> Node:
+        node = self.not_expr()
+        while (token := self.accept("and")) is not None:
+            node = Binary("and", node, self.not_expr(), token.column)
+        return node
+
+    def not_expr(self) -> Node:
+        token = self.accept("not")
+        if token is not None:
+            self.nested(token.column)
+            node: Node = Unary("not", self.not_expr(), token.column)
+            self.depth -= 1
+            return node
+        return self.comparison()
+
+    def comparison(self) -> Node:
+        node = self.additive()
+        token = self.current
+        if token.kind == "op" and token.text in _COMPARISONS:
+            self.advance()
+            node = Binary(token.text, node, self.additive(), token.column)
+            after = self.current
+            if after.kind == "op" and after.text in _COMPARISONS:
+                raise FormulaError("comparisons do not chain; combine them with 'and'", after.column)
+        return node
+
+    def additive(self) -> Node:
+        node = self.term()
+        while self.current.kind == "op" and self.current.text in ("+", "-"):
+            token = self.advance()
+            node = Binary(token.text, node, self.term(), token.column)
+        return node
+
+    def term(self) -> Node:
+        node = self.unary()
+        while self.current.kind == "op" and self.current.text in ("*", "/"):
+            token = self.advance()
+            node = Binary(token.text, node, self.unary(), token.column)
+        return node
+
+    def unary(self) -> Node:
+        token = self.accept("-")
+        if token is not None:
+            self.nested(token.column)
+            node: Node = Unary("-", self.unary(), token.column)
+            self.depth -= 1
+            return node
+        return self.primary()
+
+    def primary(self) -> Node:
+        token = self.current
+        if token.kind == "number":
+            self.advance()
+            value = float(token.text)
+            if not math.isfinite(value):
+                raise FormulaError(f"number {token.text} is out of range", token.column)
+            return Literal(value, token.column)
+        if token.kind == "string":
+            self.advance()
+            return Literal(_unquote(token), token.column)
+        if token.kind == "keyword" and token.text in ("true", "false", "null"):
+            self.advance()
+            return Literal({"true": True, "false": False, "null": None}[token.text], token.column)
+        if token.kind == "op" and token.text == "(":
+            self.advance()
+            node = self.expr()
+            self.expect(")", "')'")
+            return node
+        if token.kind == "ident":
+            self.advance()
+            if self.accept("(") is not None:
+                return self.call(token)
+            if self.accept(".") is not None:
+                key = self.current
+                if key.kind not in ("ident", "keyword"):
+                    raise FormulaError(f"expected a name after '{token.text}.'", key.column)
+                self.advance()
+                return Name(token.text, key.text, token.column)
+            return Name("", token.text, token.column)
+        raise FormulaError(f"unexpected {_describe(token)}", token.column)
+
+    def call(self, name: Token) -> Node:
+        args: list[Node] = []
+        if self.accept(")") is None:
+            args.append(self.expr())
+            while self.accept(",") is not None:
+                args.append(self.expr())
+            self.expect(")", "')' or ',' in the argument list")
+        return Call(name.text, tuple(args), name.column)
+
+
+def _describe(token: Token) -> str:
+    return "end of formula" if token.kind == "end" else f"'{token.text}'"
+
+
+# -- checking -------------------------------------------------------------------
+
+
+@dataclass(frozen=True, slots=True)
+class Formula:
+    """A parsed and checked formula: its tree, node count and the custom fields it reads."""
+
+    source: str
+    root: Node
+    node_count: int
+    depth: int
+    field_refs: frozenset[str]
+
+
+def compile_formula(source: str, field_keys: frozenset[str] | set[str]) -> Formula:
+    """Parse `source` and check every name and call against the category's field keys; raises FormulaError."""
+    if not source.strip():
+        raise FormulaError("formula is empty")
+    parser = _Parser(tokenize(source))
+    root = parser.parse()
+    refs: set[str] = set()
+    count = 0
+    depth = 0
+    stack: list[tuple[Node, int]] = [(root, 1)]
+    while stack:
+        node, level = stack.pop()
+        count += 1
+        depth = max(depth, level)
+        if isinstance(node, Name):
+            _check_name(node, field_keys)
+            if not node.namespace:
+                refs.add(node.key)
+        elif isinstance(node, Call):
+            _check_call(node)
+            stack.extend((arg, level + 1) for arg in node.args)
+        elif isinstance(node, Unary):
+            stack.append((node.operand, level + 1))
+        elif isinstance(node, Binary):
+            stack.extend(((node.left, level + 1), (node.right, level + 1)))
+        elif isinstance(node, Conditional):
+            stack.extend(((node.test, level + 1), (node.then, level + 1), (node.otherwise, level + 1)))
+    return Formula(source, root, count, depth, frozenset(refs))
+
+
+def _check_name(node: Name, field_keys: frozenset[str] | set[str]) -> None:
+    if node.namespace == "":
+        if node.key not in field_keys:
+            raise FormulaError(f"unknown name '{node.key}' (not a custom field of this category)", node.column)
+    elif node.namespace == "offer":
+        if node.key not in OFFER_NAMES:
+            raise FormulaError(f"unknown name 'offer.{node.key}' (offer.* has {', '.join(OFFER_NAMES)})", node.column)
+    elif node.namespace != "customer":
+        raise FormulaError(
+            f"unknown namespace '{node.namespace}' (use a custom field, customer.* or offer.*)", node.column
+        )
+
+
+def _check_call(node: Call) -> None:
+    arity = FUNCTIONS.get(node.function)
+    if arity is None:
+        raise FormulaError(f"unknown function '{node.function}'", node.column)
+    low, high = arity
+    if len(node.args) < low or (high is not None and len(node.args) > high):
+        expected = f"{low}" if low == high else f"{low} to {high}" if high is not None else f"at least {low}"
+        noun = "argument" if high == 1 or (high is None and low == 1) else "arguments"
+        raise FormulaError(f"function '{node.function}' takes {expected} {noun}, got {len(node.args)}", node.column)
+
+
+# -- evaluation -----------------------------------------------------------------
+
+
+@dataclass(slots=True)
+class Scope:
+    """What names resolve to during one evaluation; `steps` counts the nodes visited."""
+
+    fields: Mapping[str, Any]
+    customer: Mapping[str, Any]
+    offer: Mapping[str, Any]
+    steps: int = 0
+
+
+def evaluate(formula: Formula, scope: Scope) -> Value:
+    """The formula's value in `scope` (null on any evaluation problem); never raises for data."""
+    return _eval(formula.root, scope)
+
+
+def _number(value: Any) -> float | None:
+    # Booleans are not numbers here, although Python treats them as ints.
+    if isinstance(value, bool) or not isinstance(value, (int, float)):
+        return None
+    return float(value)
+
+
+def _finite(value: float) -> float | None:
+    return value if math.isfinite(value) else None
+
+
+def _normalise(value: Any) -> Value:
+    """A value from outside (request attributes, custom fields) in the formula's value space."""
+    if value is None or isinstance(value, (bool, str, list)):
+        return value
+    if isinstance(value, (int, float)):
+        return _finite(float(value))
+    return None  # objects have no meaning in a formula
+
+
+def _arith(op: str, left: Value, right: Value) -> Value:
+    a, b = _number(left), _number(right)
+    if a is None or b is None:
+        return None
+    if op == "+":
+        return _finite(a + b)
+    if op == "-":
+        return _finite(a - b)
+    if op == "*":
+        return _finite(a * b)
+    if b == 0:
+        return None
+    return _finite(a / b)
+
+
+def _compare(op: str, left: Value, right: Value) -> Value:
+    if left is None or right is None:
+        return None
+    a_num, b_num = _number(left), _number(right)
+    if a_num is not None and b_num is not None:
+        a: Any = a_num
+        b: Any = b_num
+    elif type(left) is type(right) and isinstance(left, (str, bool)):
+        a, b = left, right
+    else:
+        return op == "!=" if op in ("==", "!=") else None
+    if op == "==":
+        return bool(a == b)
+    if op == "!=":
+        return bool(a != b)
+    if isinstance(a, bool):
+        return None  # booleans have no order
+    if op == "<":
+        return bool(a < b)
+    if op == "<=":
+        return bool(a <= b)
+    if op == ">":
+        return bool(a > b)
+    return bool(a >= b)
+
+
+def _truthy(value: Value) -> bool:
+    """A condition's value: null and false are false; so are values that are not booleans."""
+    return value is True
+
+
+def format_value(value: Value) -> str:
+    """How concat writes a value: whole numbers without a decimal point, booleans lowercase."""
+    if isinstance(value, bool):
+        return "true" if value else "false"
+    if isinstance(value, float):
+        return str(int(value)) if value.is_integer() and abs(value) < 1e16 else repr(value)
+    if isinstance(value, list):
+        return ", ".join(format_value(v) for v in value)
+    return str(value)
+
+
+def round_half_away(value: float, digits: int = 0) -> float | None:
+    try:
+        quantum = Decimal(1).scaleb(-digits)
+        rounded = Decimal(repr(value)).quantize(quantum, rounding=ROUND_HALF_UP)
+    except InvalidOperation:
+        return None
+    return _finite(float(rounded))
+
+
+def _call(node: Call, scope: Scope) -> Value:
+    name = node.function
+    if name == "coalesce":
+        for arg in node.args:
+            value = _eval(arg, scope)
+            if value is not None:
+                return value
+        return None
+    values = [_eval(arg, scope) for arg in node.args]
+    if any(v is None for v in values):
+        return None
+    if name == "concat":
+        return "".join(format_value(v) for v in values)
+    numbers = [_number(v) for v in values]
+    if any(n is None for n in numbers):
+        return None
+    nums = [n for n in numbers if n is not None]
+    if name == "min":
+        return min(nums)
+    if name == "max":
+        return max(nums)
+    if name == "abs":
+        return abs(nums[0])
+    # round(x) or round(x, digits)
+    digits = 0
+    if len(nums) == 2:
+        if not nums[1].is_integer() or not 0 <= nums[1] <= MAX_ROUND_DIGITS:
+            return None
+        digits = int(nums[1])
+    return round_half_away(nums[0], digits)
+
+
+def _eval(node: Node, scope: Scope) -> Value:
+    scope.steps += 1
+    if isinstance(node, Literal):
+        return node.value
+    if isinstance(node, Name):
+        source = scope.fields if not node.namespace else scope.customer if node.namespace == "customer" else scope.offer
+        return _normalise(source.get(node.key))
+    if isinstance(node, Binary):
+        op = node.op
+        if op == "and":
+            return _truthy(_eval(node.left, scope)) and _truthy(_eval(node.right, scope))
+        if op == "or":
+            return _truthy(_eval(node.left, scope)) or _truthy(_eval(node.right, scope))
+        left, right = _eval(node.left, scope), _eval(node.right, scope)
+        if op in _COMPARISONS:
+            return _compare(op, left, right)
+        return _arith(op, left, right)
+    if isinstance(node, Unary):
+        value = _eval(node.operand, scope)
+        if node.op == "not":
+            return not _truthy(value)
+        number = _number(value)
+        return None if number is None else -number
+    if isinstance(node, Conditional):
+        return _eval(node.then if _truthy(_eval(node.test, scope)) else node.otherwise, scope)
+    return _call(node, scope)
+
+
+# -- computed fields of a category ---------------------------------------------------
+
+OutputCheck = Callable[[Value], bool]
+OUTPUT_CHECKS: dict[str, OutputCheck] = {
+    "number": lambda v: _number(v) is not None,
+    "text": lambda v: isinstance(v, str),
+    "boolean": lambda v: isinstance(v, bool),
+}
+
+
+@dataclass(frozen=True, slots=True)
+class ComputedField:
+    key: str
+    formula: Formula
+    output_type: str  # number, text or boolean
+
+
+@dataclass(frozen=True, slots=True)
+class ComputedFields:
+    """A category's computed fields in an order where each comes after the fields it reads."""
+
+    fields: tuple[ComputedField, ...]
+
+    def evaluate(
+        self, custom_fields: Mapping[str, Any], customer: Mapping[str, Any], offer: Mapping[str, Any]
+    ) -> tuple[dict[str, Value], int]:
+        """Every computed field's value (null when the result is not of its output type) and the steps taken."""
+        values = dict(custom_fields)
+        scope = Scope(values, customer, offer)
+        out: dict[str, Value] = {}
+        for field in self.fields:
+            value = evaluate(field.formula, scope)
+            if value is not None and not OUTPUT_CHECKS[field.output_type](value):
+                value = None
+            values[field.key] = value
+            out[field.key] = value
+        return out, scope.steps
+
+
+def order_computed_fields(fields: list[ComputedField]) -> ComputedFields:
+    """Order computed fields so each follows those it reads; raises FormulaError naming a cycle."""
+    by_key = {f.key: f for f in fields}
+    ordered: list[ComputedField] = []
+    state: dict[str, int] = {}  # 1 = visiting, 2 = done
+
+    def visit(key: str, path: list[str]) -> None:
+        if state.get(key) == 2:
+            return
+        if state.get(key) == 1:
+            cycle = [*path[path.index(key) :], key]
+            raise FormulaError(f"computed fields form a cycle: {' -> '.join(cycle)}")
+        state[key] = 1
+        for ref in sorted(by_key[key].formula.field_refs):
+            if ref in by_key:
+                visit(ref, [*path, key])
+        state[key] = 2
+        ordered.append(by_key[key])
+
+    for field in fields:
+        visit(field.key, [])
+    return ComputedFields(tuple(ordered))
