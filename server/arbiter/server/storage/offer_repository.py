@@ -8,14 +8,21 @@ updated on the event loop before the caller hears back.
 
 from __future__ import annotations
 
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
 from dataclasses import replace
 from datetime import datetime
 
 from sqlite_utils import Database
 
 from ..domain import offer_rules
-from ..domain.errors import AlreadyExists, FailedPrecondition, InvalidArgument, NotFound, ViolationCollector
+from ..domain.errors import (
+    AlreadyExists,
+    FailedPrecondition,
+    FieldViolation,
+    InvalidArgument,
+    NotFound,
+    ViolationCollector,
+)
 from ..domain.ids import OFFER_PREFIX, new_id
 from ..domain.offers import Offer, OfferStatus
 from ..domain.timekeeping import to_epoch_micros
@@ -112,11 +119,13 @@ class OfferRepository:
 
     # -- writes -----------------------------------------------------------
 
-    async def create(self, tenant: str, draft: Offer) -> Offer:
+    async def create(self, tenant: str, draft: Offer, decode_violations: Sequence[FieldViolation] = ()) -> Offer:
+        """Create an offer; `decode_violations` (problems met decoding the request) are reported with the rest."""
+
         def work(db: Database) -> Offer:
             prepared, violations = offer_rules.prepare_new_offer(draft)
             v = ViolationCollector()
-            v.violations.extend(violations)
+            v.violations.extend([*decode_violations, *violations])
             prepared = self._catalog.conform_offer(db, tenant, prepared, v, joining=True, check_fields=True)
             v.raise_if_any()
             _check_name_free(db, tenant, prepared.name, None)
@@ -130,7 +139,9 @@ class OfferRepository:
 
         return await self._writer.run(work, lambda offer: self._cache.put(tenant, offer))
 
-    async def update(self, tenant: str, patch: Offer, mask: list[str] | None) -> Offer:
+    async def update(
+        self, tenant: str, patch: Offer, mask: list[str] | None, decode_violations: Sequence[FieldViolation] = ()
+    ) -> Offer:
         if not patch.id:
             raise InvalidArgument.single("id", "is required: it names the offer to update")
         paths = offer_rules.normalize_mask(mask) if mask else offer_rules.present_paths(patch)
@@ -141,7 +152,7 @@ class OfferRepository:
                 raise _not_found(patch.id)
             updated = offer_rules.apply_update(current, patch, paths)
             v = ViolationCollector()
-            v.violations.extend(offer_rules.validate_offer(updated))
+            v.violations.extend([*decode_violations, *offer_rules.validate_offer(updated)])
             moved = updated.category_id != current.category_id
             touches_fields = moved or any(p == "custom_fields" or p.startswith("custom_fields.") for p in paths)
             if touches_fields or updated.sub_category_id != current.sub_category_id:

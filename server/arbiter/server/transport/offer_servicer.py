@@ -25,8 +25,7 @@ class OfferServicer(offers_pb2_grpc.OfferServiceServicer):
     ) -> offers_pb2.CreateOfferResponse:
         tenant = tenant_of(context)
         draft, violations = offer_from_proto(request.offer)
-        violations.raise_if_any()
-        offer = await self._offers.create(tenant, draft)
+        offer = await self._offers.create(tenant, draft, violations.violations)
         return offers_pb2.CreateOfferResponse(offer=offer_to_proto(offer))
 
     @rpc
@@ -63,9 +62,8 @@ class OfferServicer(offers_pb2_grpc.OfferServiceServicer):
     ) -> offers_pb2.UpdateOfferResponse:
         tenant = tenant_of(context)
         patch, violations = offer_from_proto(request.offer)
-        violations.raise_if_any()
         mask = list(request.update_mask.paths) if request.HasField("update_mask") else None
-        offer = await self._offers.update(tenant, patch, mask)
+        offer = await self._offers.update(tenant, patch, mask, violations.violations)
         return offers_pb2.UpdateOfferResponse(offer=offer_to_proto(offer))
 
     @rpc
