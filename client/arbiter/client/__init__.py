@@ -16,7 +16,15 @@ from ._errors import (
     UnavailableError,
     error_from_rpc,
 )
-from ._seed import category_from_dict, category_to_dict, message_to_dict, offer_from_dict, offer_to_dict
+from ._seed import (
+    category_from_dict,
+    category_to_dict,
+    message_to_dict,
+    offer_from_dict,
+    offer_to_dict,
+    policy_from_dict,
+    policy_to_dict,
+)
 
 __all__ = [
     "AlreadyExistsError",
@@ -39,4 +47,6 @@ __all__ = [
     "offer_from_dict",
     "offer_to_dict",
     "outcome",
+    "policy_from_dict",
+    "policy_to_dict",
 ]

@@ -13,6 +13,8 @@ from google.protobuf.message import Message
 from arbiter.v1 import (
     catalog_pb2,
     catalog_pb2_grpc,
+    contact_policies_pb2,
+    contact_policies_pb2_grpc,
     decisions_pb2,
     decisions_pb2_grpc,
     offers_pb2,
@@ -22,7 +24,7 @@ from arbiter.v1 import (
 )
 
 from ._errors import error_from_rpc
-from ._seed import category_from_dict, offer_from_dict
+from ._seed import category_from_dict, offer_from_dict, policy_from_dict
 
 DEFAULT_TARGET = "127.0.0.1:50051"
 DEFAULT_TIMEOUT = 5.0
@@ -31,6 +33,7 @@ Response = TypeVar("Response", bound=Message)
 OfferLike = offers_pb2.Offer | Mapping[str, Any]
 CategoryLike = catalog_pb2.Category | Mapping[str, Any]
 SubCategoryLike = catalog_pb2.SubCategory | Mapping[str, Any]
+PolicyLike = contact_policies_pb2.ContactPolicy | Mapping[str, Any]
 
 
 def _as_offer(offer: OfferLike) -> offers_pb2.Offer:
@@ -69,6 +72,7 @@ class Client:
         self.decisions = decisions_pb2_grpc.DecisionServiceStub(self._channel)
         self.tenants = tenants_pb2_grpc.TenantServiceStub(self._channel)
         self.catalog = catalog_pb2_grpc.CatalogServiceStub(self._channel)
+        self.policies = contact_policies_pb2_grpc.ContactPolicyServiceStub(self._channel)
 
     def __enter__(self) -> Client:
         return self
@@ -323,6 +327,47 @@ class Client:
 
     def delete_sub_category(self, sub_category_id: str, *, timeout: float | None = None) -> None:
         self._call(self.catalog.DeleteSubCategory, catalog_pb2.DeleteSubCategoryRequest(id=sub_category_id), timeout)
+
+    # -- ContactPolicyService ---------------------------------------------
+
+    def create_contact_policy(
+        self, policy: PolicyLike, *, timeout: float | None = None
+    ) -> contact_policies_pb2.ContactPolicy:
+        """Create a contact policy (message, or JSON dict with lowercase enum words)."""
+        request = contact_policies_pb2.CreateContactPolicyRequest(contact_policy=_policy(policy))
+        return self._call(self.policies.CreateContactPolicy, request, timeout).contact_policy
+
+    def get_contact_policy(self, policy_id: str, *, timeout: float | None = None) -> contact_policies_pb2.ContactPolicy:
+        request = contact_policies_pb2.GetContactPolicyRequest(id=policy_id)
+        return self._call(self.policies.GetContactPolicy, request, timeout).contact_policy
+
+    def list_contact_policies(
+        self, *, status: str | int | None = None, page_size: int = 0, page_token: str = "", timeout: float | None = None
+    ) -> contact_policies_pb2.ListContactPoliciesResponse:
+        if isinstance(status, str):
+            status = contact_policies_pb2.PolicyStatus.Value(
+                "POLICY_STATUS_" + status.upper().removeprefix("POLICY_STATUS_")
+            )
+        request = contact_policies_pb2.ListContactPoliciesRequest(
+            status=cast(contact_policies_pb2.PolicyStatus, status or 0), page_size=page_size, page_token=page_token
+        )
+        return self._call(self.policies.ListContactPolicies, request, timeout)
+
+    def update_contact_policy(
+        self, policy: PolicyLike, update_mask: Sequence[str] | None = None, *, timeout: float | None = None
+    ) -> contact_policies_pb2.ContactPolicy:
+        request = contact_policies_pb2.UpdateContactPolicyRequest(contact_policy=_policy(policy))
+        if update_mask is not None:
+            request.update_mask.CopyFrom(field_mask_pb2.FieldMask(paths=list(update_mask)))
+        return self._call(self.policies.UpdateContactPolicy, request, timeout).contact_policy
+
+    def delete_contact_policy(self, policy_id: str, *, timeout: float | None = None) -> None:
+        request = contact_policies_pb2.DeleteContactPolicyRequest(id=policy_id)
+        self._call(self.policies.DeleteContactPolicy, request, timeout)
+
+
+def _policy(value: PolicyLike) -> contact_policies_pb2.ContactPolicy:
+    return value if isinstance(value, contact_policies_pb2.ContactPolicy) else policy_from_dict(value)
 
 
 def _sub_category(value: SubCategoryLike) -> catalog_pb2.SubCategory:

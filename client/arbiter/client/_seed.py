@@ -8,12 +8,13 @@ from typing import Any
 from google.protobuf import json_format
 from google.protobuf.message import Message
 
-from arbiter.v1 import catalog_pb2, offers_pb2
+from arbiter.v1 import catalog_pb2, contact_policies_pb2, offers_pb2
 
 # Enum fields whose JSON form is a lowercase word: field name -> proto prefix.
 _OFFER_ENUMS = {"priority": "PRIORITY_", "status": "OFFER_STATUS_"}
 _CATEGORY_ENUMS = {"status": "CATEGORY_STATUS_"}
 _FIELD_ENUMS = {"type": "FIELD_TYPE_", "outputType": "OUTPUT_TYPE_"}
+_POLICY_ENUMS = {"status": "POLICY_STATUS_", "scope": "POLICY_SCOPE_"}
 
 
 def _enum_to_wire(body: Mapping[str, Any], prefixes: dict[str, str]) -> dict[str, Any]:
@@ -88,3 +89,23 @@ def _int64_strings_to_numbers(message: Message, body: dict[str, Any]) -> None:
         elif field.cpp_type in (field.CPPTYPE_INT64, field.CPPTYPE_UINT64):
             value = body[key]
             body[key] = [int(x) for x in value] if isinstance(value, list) else int(value)
+
+
+def policy_from_dict(body: Mapping[str, Any]) -> contact_policies_pb2.ContactPolicy:
+    """A ContactPolicy from JSON with lowercase enum words ("scope": "category", "outcomeTypes": ["conversion"])."""
+    wire = _enum_to_wire(body, _POLICY_ENUMS)
+    suppression = wire.get("outcomeSuppression")
+    if isinstance(suppression, Mapping) and "outcomeTypes" in suppression:
+        wire["outcomeSuppression"] = {
+            **suppression,
+            "outcomeTypes": [
+                t if not isinstance(t, str) or t.startswith("OUTCOME_TYPE_") else "OUTCOME_TYPE_" + t.upper()
+                for t in suppression["outcomeTypes"]
+            ],
+        }
+    return json_format.ParseDict(wire, contact_policies_pb2.ContactPolicy())
+
+
+def policy_to_dict(policy: contact_policies_pb2.ContactPolicy) -> dict[str, Any]:
+    """A ContactPolicy as JSON with lowercase enum words."""
+    return _enum_to_seed(message_to_dict(policy), _POLICY_ENUMS)

@@ -14,6 +14,8 @@ from sqlite_utils import Database
 from arbiter.v1 import (
     catalog_pb2,
     catalog_pb2_grpc,
+    contact_policies_pb2,
+    contact_policies_pb2_grpc,
     decisions_pb2,
     decisions_pb2_grpc,
     offers_pb2,
@@ -32,12 +34,14 @@ from .storage.decision_state import DecisionState
 from .storage.offer_cache import OfferCache
 from .storage.offer_repository import OfferRepository
 from .storage.outcome_store import OutcomeStore
+from .storage.policy_repository import PolicyRepository
 from .storage.reader import Reader
 from .storage.tenant_settings import TenantSettingsRepository
 from .storage.writer import Writer
 from .transport.catalog_servicer import CatalogServicer
 from .transport.decision_servicer import DecisionServicer
 from .transport.offer_servicer import OfferServicer
+from .transport.policy_servicer import ContactPolicyServicer
 from .transport.tenant_servicer import TenantServicer
 
 log = logging.getLogger("arbiter.server")
@@ -47,6 +51,7 @@ SERVICE_NAMES = (
     decisions_pb2.DESCRIPTOR.services_by_name["DecisionService"].full_name,
     tenants_pb2.DESCRIPTOR.services_by_name["TenantService"].full_name,
     catalog_pb2.DESCRIPTOR.services_by_name["CatalogService"].full_name,
+    contact_policies_pb2.DESCRIPTOR.services_by_name["ContactPolicyService"].full_name,
 )
 
 
@@ -105,11 +110,13 @@ async def build_application(config: Config) -> Application:
     offer_cache = OfferCache()
     catalog = CatalogRepository(writer, reader, utc_now)
     offers = OfferRepository(writer, reader, offer_cache, catalog, utc_now)
+    policies = PolicyRepository(writer, reader, utc_now)
     settings = TenantSettingsRepository(writer, utc_now)
     counters = Counters()
     histories = CustomerHistories(writer, utc_now_us, capacity=config.customer_cache_size)
     loaded = offers.load()
     reader.run_now(catalog.load)
+    reader.run_now(policies.load)
     reader.run_now(settings.load)
     reader.run_now(counters.load)
     reader.run_now(histories.load_known)
@@ -118,7 +125,7 @@ async def build_application(config: Config) -> Application:
     offers.history_check = _has_outcomes
     offers.delete_hooks.append(_drop_counters)
     offers.delete_listeners.append(lambda tenant, offer_id: counters.tenant(tenant).forget_offer(offer_id))
-    state = DecisionState(offer_cache, catalog, settings, counters, writer)
+    state = DecisionState(offer_cache, catalog, policies, settings, counters, writer)
     outcomes = OutcomeStore(writer, offer_cache, settings, counters, histories, utc_now_us)
     runner = DecisionRunner(state, histories, outcomes, offer_cache, settings)
 
@@ -127,6 +134,7 @@ async def build_application(config: Config) -> Application:
     decisions_pb2_grpc.add_DecisionServiceServicer_to_server(DecisionServicer(runner, outcomes), server)
     tenants_pb2_grpc.add_TenantServiceServicer_to_server(TenantServicer(settings), server)
     catalog_pb2_grpc.add_CatalogServiceServicer_to_server(CatalogServicer(catalog, offer_cache), server)
+    contact_policies_pb2_grpc.add_ContactPolicyServiceServicer_to_server(ContactPolicyServicer(policies), server)
     health_servicer = health.aio.HealthServicer()
     health_pb2_grpc.add_HealthServicer_to_server(health_servicer, server)
     reflection.enable_server_reflection(

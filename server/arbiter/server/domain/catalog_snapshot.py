@@ -13,18 +13,17 @@ from zoneinfo import ZoneInfo
 import numpy as np
 import numpy.typing as npt
 
+from .arrays import BoolArray, FloatArray, IntArray
 from .formulas import ComputedFields
 from .offers import Offer, OfferStatus
+from .policies import ContactPolicy
+from .policy_engine import PolicySet, compile_policies
 from .timekeeping import load_timezone, parse_hhmm, to_epoch_micros
 
 NO_CAP = np.iinfo(np.int64).max
 EARLIEST = np.iinfo(np.int64).min
 ALL_DAYS = 0b111_1111
 US_PER_DAY = 86_400 * 1_000_000
-
-BoolArray = npt.NDArray[np.bool_]
-IntArray = npt.NDArray[np.int64]
-FloatArray = npt.NDArray[np.float64]
 
 
 @dataclass(frozen=True, eq=False)
@@ -66,6 +65,8 @@ class CatalogSnapshot:
     # the hierarchy: offers of archived categories are candidates that drop out
     category_archived: BoolArray
     computed_fields: dict[str, ComputedFields]
+    # contact policies, compiled against these rows
+    policies: PolicySet
     # which steps any offer needs at all (steps nobody needs are skipped)
     any_dates: bool
     any_days: bool
@@ -87,10 +88,12 @@ class CatalogSnapshot:
         tenant_timezone: str,
         archived_categories: frozenset[str] = frozenset(),
         computed_fields: dict[str, ComputedFields] | None = None,
+        policies: list[ContactPolicy] | None = None,
     ) -> CatalogSnapshot:
-        """Compile the active offers among `offers` (any order) into a snapshot.
+        """Compile the active offers among `offers` (every offer of the tenant, any order) into a snapshot.
 
-        `computed_fields` maps category ids to their compiled computed fields.
+        `computed_fields` maps category ids to their compiled computed fields;
+        `policies` are the tenant's contact policies (active ones are compiled).
         """
         tenant_zone = load_timezone(tenant_timezone) or ZoneInfo("UTC")
         active = [o for o in offers if o.status is OfferStatus.ACTIVE]
@@ -185,6 +188,12 @@ class CatalogSnapshot:
         def as_index(lists: dict[str, list[int]]) -> dict[str, IntArray]:
             return {key: np.array(values, np.int64) for key, values in lists.items()}
 
+        by_category, by_sub_category = as_index(category_lists), as_index(sub_category_lists)
+        meta = {o.id: (o.category_id, o.sub_category_id, o.tags) for o in offers}
+        policy_set = compile_policies(
+            policies or [], active, meta, {"category": by_category, "sub_category": by_sub_category}
+        )
+
         return cls(
             offers=active,
             index=index,
@@ -210,8 +219,8 @@ class CatalogSnapshot:
             mandatory=mandatory,
             priority_score=priority_score,
             tiebreak=tiebreak,
-            by_category=as_index(category_lists),
-            by_sub_category=as_index(sub_category_lists),
+            by_category=by_category,
+            by_sub_category=by_sub_category,
             by_tag=as_index(tag_lists),
             any_dates=bool((start_us != EARLIEST).any() or (end_us != NO_CAP).any()),
             any_days=bool((days_mask != ALL_DAYS).any()),
@@ -223,5 +232,6 @@ class CatalogSnapshot:
             any_daily_budget=bool((daily_budget != NO_CAP).any()),
             category_archived=category_archived,
             computed_fields={k: v for k, v in (computed_fields or {}).items() if v.fields},
+            policies=policy_set,
             any_archived=bool(category_archived.any()),
         )

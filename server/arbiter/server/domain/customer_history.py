@@ -15,12 +15,13 @@ MAX_EVENTS_PER_CUSTOMER = 2_000
 
 
 class HistoryEvent(NamedTuple):
-    """One outcome: when, its storage sequence (a tiebreak and identity), the offer and the type."""
+    """One outcome: when, its storage sequence (a tiebreak and identity), the offer, the type and the channel."""
 
     occurred_us: int
     seq: int
     offer_id: str
     type: int
+    channel: str = ""
 
 
 class CustomerHistory:
@@ -36,6 +37,10 @@ class CustomerHistory:
         bisect.insort(self.events, event)
         if len(self.events) > MAX_EVENTS_PER_CUSTOMER:
             del self.events[0]
+
+    def until(self, at_us: int) -> list[HistoryEvent]:
+        """The events at or before `at_us`, oldest first."""
+        return self.events[: bisect.bisect_right(self.events, (at_us, float("inf")))]
 
     def last_impressions(self, at_us: int) -> dict[str, int]:
         """The latest impression time of each offer, among impressions at or before `at_us`."""

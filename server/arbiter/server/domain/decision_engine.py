@@ -7,14 +7,14 @@ no randomness, so the same inputs always give the same answer.
 
 from __future__ import annotations
 
-from collections.abc import Callable
 from dataclasses import dataclass
 from datetime import datetime
 from typing import Any, Protocol
 
 import numpy as np
 
-from .catalog_snapshot import NO_CAP, US_PER_DAY, BoolArray, CatalogSnapshot, FloatArray, IntArray
+from .arrays import BoolArray, FloatArray, IntArray
+from .catalog_snapshot import NO_CAP, US_PER_DAY, CatalogSnapshot
 from .customer_history import CustomerHistory
 from .decisions import (
     CandidateFate,
@@ -25,6 +25,7 @@ from .decisions import (
     PropensitySource,
 )
 from .offers import Offer, from_micros
+from .policy_engine import evaluate_policies, exclude_in_ranking, exempt_mask
 from .timekeeping import from_epoch_micros
 
 _DAY_NAMES = ("Sunday", "Monday", "Tuesday", "Wednesday", "Thursday", "Friday", "Saturday")
@@ -62,6 +63,14 @@ class Funnel:
             self.reasons[self.alive & condition] = reason
         self.alive &= ~condition
 
+    def drop_with_messages(self, rows: BoolArray, reason: DropReason, messages: dict[int, str] | str) -> None:
+        """Remove `rows` (all alive) with one message for all, or one per row, when explaining."""
+        if self.reasons is not None:
+            self.reasons[rows] = reason
+            for i in np.flatnonzero(rows).tolist():
+                self.messages[i] = messages if isinstance(messages, str) else messages[i]
+        self.alive &= ~rows
+
     def drop_one(self, i: int, reason: DropReason, message: str) -> None:
         if self.alive[i]:
             self.alive[i] = False
@@ -70,18 +79,12 @@ class Funnel:
                 self.messages[i] = message
 
 
-# A contact-policy stage: drops offers from the funnel (SPEC step 5). The
-# funnel runs the stages it is given between qualification and budget.
-PolicyStage = Callable[[Funnel], None]
-
-
 def decide(
     snapshot: CatalogSnapshot,
     live: LiveCounters,
     spend_today: IntArray | None,
     request: DecisionRequest,
     history: CustomerHistory | None,
-    policy_stages: tuple[PolicyStage, ...] = (),
 ) -> DecisionResult:
     """Run the funnel. `spend_today` is today's spend per offer (reservations included)."""
     n = len(snapshot)
@@ -100,14 +103,19 @@ def decide(
         funnel.drop(snapshot.category_archived, DropReason.CATEGORY_ARCHIVED)
     _schedule(funnel)
     _qualification(funnel)
-    for stage in policy_stages:
-        stage(funnel)
+    if snapshot.policies:
+        _contact_policies(funnel, live, spend_today)
     _budget(funnel, live, spend_today)
 
     alive_idx = np.flatnonzero(funnel.alive)
     scores = funnel.propensity[alive_idx] * snapshot.priority_score[alive_idx] / 100.0
     scores[snapshot.mandatory[alive_idx]] = 1.0  # above any other offer's (at most 0.9)
-    ranked, ranked_scores = _rank(snapshot, alive_idx, scores, None if explain else request.limit)
+    exclusions = snapshot.policies.exclusions
+    # Mutual exclusion needs the whole ranked list (the limit is cut after it).
+    full_rank = explain or bool(exclusions)
+    ranked, ranked_scores = _rank(snapshot, alive_idx, scores, None if full_rank else request.limit)
+    if exclusions:
+        ranked, ranked_scores = _exclude_in_ranking(funnel, ranked, ranked_scores)
 
     winners = [
         DecidedOffer(
@@ -251,6 +259,45 @@ def _qualification(f: Funnel) -> None:
                     DropReason.RECENCY,
                     f"last impression {hours:.1f} hours ago < recency {s.recency_us[i] // US_PER_DAY} days",
                 )
+
+
+def _contact_policies(f: Funnel, live: LiveCounters, spend_today: IntArray | None) -> None:
+    s, request = f.snapshot, f.request
+    drops = evaluate_policies(
+        s.policies,
+        alive=f.alive,
+        mandatory=s.mandatory,
+        offers=s.offers,
+        rows_by_category=s.by_category,
+        request_channel=request.channel,
+        request_segments=request.segments,
+        t_us=request.decision_us,
+        zone=s.tenant_zone,
+        history=f.history,
+        impressions=live.impressions,
+        max_impressions=s.max_impressions,
+        spend_today=spend_today,
+        cost=s.cost_micros,
+        daily_budget=s.daily_budget_micros,
+    )
+    if f.reasons is not None:  # evaluate_policies already removed them from f.alive
+        for drop in drops:
+            f.reasons[drop.rows] = DropReason.CONTACT_POLICY
+            for i in np.flatnonzero(drop.rows).tolist():
+                f.messages[i] = drop.per_row[i] if drop.per_row else drop.message
+
+
+def _exclude_in_ranking(f: Funnel, ranked: IntArray, scores: FloatArray) -> tuple[IntArray, FloatArray]:
+    s, request = f.snapshot, f.request
+    exempt = exempt_mask(s.policies, s.mandatory, request.channel)
+    dropped = exclude_in_ranking(s.policies, ranked.tolist(), exempt, request.channel, s.offers)
+    if not dropped:
+        return ranked, scores
+    rows = np.zeros(len(s), np.bool_)
+    rows[list(dropped)] = True
+    f.drop_with_messages(rows, DropReason.CONTACT_POLICY, dropped)
+    keep = ~rows[ranked]
+    return ranked[keep], scores[keep]
 
 
 def _budget(f: Funnel, live: LiveCounters, spend_today: IntArray | None) -> None:

@@ -16,7 +16,8 @@ from dataclasses import dataclass, field
 
 import numpy as np
 
-from ..domain.catalog_snapshot import CatalogSnapshot, FloatArray, IntArray
+from ..domain.arrays import FloatArray, IntArray
+from ..domain.catalog_snapshot import CatalogSnapshot
 from ..domain.outcomes import adaptive_estimate
 
 # Days of the ledger kept in memory per tenant (least recently used go first).

@@ -74,7 +74,7 @@ class CustomerHistories:
 
         def work(db: Database) -> CustomerHistory:
             rows = db.execute(
-                "SELECT occurred_us, seq, offer_id, type FROM outcomes "
+                "SELECT occurred_us, seq, offer_id, type, channel FROM outcomes "
                 "WHERE tenant = ? AND customer_id = ? AND occurred_us > ? "
                 "ORDER BY occurred_us DESC, seq DESC LIMIT ?",
                 [tenant, customer, since, MAX_EVENTS_PER_CUSTOMER],

@@ -65,7 +65,7 @@ class DecisionRunner:
         if needs_day:
             await self._state.ensure_day(tenant, day)
         history = None
-        if snapshot.any_recency:
+        if snapshot.any_recency or snapshot.policies.needs_history:
             history = await self._histories.get(tenant, request.customer_id)
         snapshot, live = self._state.current(tenant)  # an offer write may have landed meanwhile
         counters = self._state.counters.tenant(tenant)

@@ -12,6 +12,7 @@ from ..domain.catalog_snapshot import CatalogSnapshot
 from .catalog_repository import CatalogRepository
 from .counters import Counters, LiveArrays, TenantCounters
 from .offer_cache import OfferCache
+from .policy_repository import PolicyRepository
 from .tenant_settings import TenantSettingsRepository
 from .writer import Writer
 
@@ -19,7 +20,7 @@ from .writer import Writer
 class DecisionState:
     """Hands Decide an up-to-date snapshot and counters, rebuilding only after a change.
 
-    A snapshot is keyed by the tenant's offer and catalogue versions and time zone; any
+    A snapshot is keyed by the tenant's offer, catalogue and policy versions and time zone; any
     number of writes between two decisions cost one rebuild, at the first
     decision after them, which is also what makes every acknowledged write
     visible to the next Decide.
@@ -29,16 +30,18 @@ class DecisionState:
         self,
         offers: OfferCache,
         catalog: CatalogRepository,
+        policies: PolicyRepository,
         settings: TenantSettingsRepository,
         counters: Counters,
         writer: Writer,
     ) -> None:
         self._offers = offers
         self._catalog = catalog
+        self._policies = policies
         self._settings = settings
         self.counters = counters
         self._writer = writer
-        self._snapshots: dict[str, tuple[tuple[int, int, str], CatalogSnapshot, LiveArrays]] = {}
+        self._snapshots: dict[str, tuple[tuple[int, int, int, str], CatalogSnapshot, LiveArrays]] = {}
         self._day_loads: dict[tuple[str, int], asyncio.Future[list[tuple[str, int, int]]]] = {}
         self.rebuilds = 0
 
@@ -46,11 +49,14 @@ class DecisionState:
         offers = self._offers.tenant(tenant)
         catalog = self._catalog.tenant(tenant)
         timezone = self._settings.get(tenant).timezone
-        key = (offers.version, catalog.version, timezone)
+        policies = self._policies.tenant(tenant)
+        key = (offers.version, catalog.version, policies.version, timezone)
         entry = self._snapshots.get(tenant)
         if entry is None or entry[0] != key:
             archived = frozenset(c.id for c in catalog.categories.values() if c.status is CategoryStatus.ARCHIVED)
-            snapshot = CatalogSnapshot.build(list(offers.by_id.values()), timezone, archived, catalog.computed)
+            snapshot = CatalogSnapshot.build(
+                list(offers.by_id.values()), timezone, archived, catalog.computed, list(policies.by_id.values())
+            )
             live = self.counters.tenant(tenant).bind(snapshot)
             entry = (key, snapshot, live)
             self._snapshots[tenant] = entry

@@ -170,3 +170,24 @@ def m003_catalog(db: Database) -> None:
         FROM offers WHERE sub_category_id <> '' AND category_id <> '' GROUP BY tenant, sub_category_id
         """
     )
+
+
+@migrations()
+def m004_contact_policies(db: Database) -> None:
+    """Contact policies; the rule is JSON in `body`."""
+    db.execute(
+        """
+        CREATE TABLE contact_policies (
+            tenant TEXT NOT NULL,
+            id TEXT NOT NULL,
+            name TEXT NOT NULL,
+            status TEXT NOT NULL,
+            created_us INTEGER NOT NULL,
+            updated_us INTEGER NOT NULL,
+            body TEXT NOT NULL,
+            PRIMARY KEY (tenant, id)
+        ) WITHOUT ROWID
+        """
+    )
+    db.execute("CREATE UNIQUE INDEX contact_policies_by_name ON contact_policies (tenant, name)")
+    db.execute("CREATE INDEX contact_policies_by_creation ON contact_policies (tenant, created_us, id)")

@@ -200,7 +200,9 @@ class OutcomeStore:
                 elif effect.positive and item.model_ref:
                     counters.commit_model(item.model_ref, o.offer_id, 0, 1)
                 self._histories.record(
-                    tenant, o.customer_id, HistoryEvent(o.occurred_us, effect.seq, o.offer_id, int(item.type))
+                    tenant,
+                    o.customer_id,
+                    HistoryEvent(o.occurred_us, effect.seq, o.offer_id, int(item.type), o.channel),
                 )
 
         return apply

@@ -1,0 +1,433 @@
+"""Contact policies compiled for a snapshot, and their step in the funnel (domain layer).
+
+A PolicySet is built with the catalogue snapshot: each active policy's scope
+becomes a row mask, mutual-exclusion sets become member masks. Per decision,
+the customer's history is read once and its counts are aggregated once per
+(scope, window) and reused by every policy that asks; a policy whose
+customer-level condition does not hold (no impressions, not in a segment,
+inside the time window) costs no array work at all.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterable
+from dataclasses import dataclass, field
+from datetime import datetime
+from zoneinfo import ZoneInfo
+
+import numpy as np
+
+from .arrays import BoolArray, IntArray
+from .customer_history import CustomerHistory, HistoryEvent
+from .offers import Offer
+from .outcomes import OutcomeType
+from .policies import (
+    AllowOverride,
+    BudgetExhausted,
+    CategorySuppression,
+    ContactPolicy,
+    ContactTimeWindow,
+    Cooldown,
+    CustomerTotalCap,
+    FrequencyCap,
+    MutualExclusion,
+    OutcomeSuppression,
+    PolicyScope,
+    PolicyStatus,
+    SegmentExclusion,
+)
+from .timekeeping import parse_hhmm
+
+US_PER_HOUR = 3_600_000_000
+US_PER_DAY = 24 * US_PER_HOUR
+_IMPRESSION = int(OutcomeType.IMPRESSION)
+# Offer id -> (category id, sub-category id, tags), for every offer of the tenant (active or not).
+OfferMeta = dict[str, tuple[str, str, tuple[str, ...]]]
+
+
+@dataclass(frozen=True, eq=False)
+class CompiledPolicy:
+    """One active policy with its scope as a row mask over the snapshot."""
+
+    policy: ContactPolicy
+    rows: BoolArray
+    members: BoolArray | None = None  # mutual exclusion: the set's rows
+    member_ids: frozenset[str] = frozenset()  # mutual exclusion: every member, active or not
+
+    @property
+    def label(self) -> str:
+        return f"{self.policy.id} {self.policy.rule_name}"
+
+    @property
+    def scope_text(self) -> str:
+        scope = self.policy.scope
+        if scope is PolicyScope.GLOBAL or scope is None:
+            return "scope global"
+        return f"scope {scope.value.replace('_', '-')} {self.policy.scope_id}"
+
+    def governs(self, channel: str) -> bool:
+        return self.policy.scope is not PolicyScope.CHANNEL or self.policy.scope_id == channel
+
+
+@dataclass(frozen=True, eq=False)
+class PolicySet:
+    """A tenant's active policies in evaluation order, ready for the funnel."""
+
+    ordered: tuple[CompiledPolicy, ...] = ()
+    overrides: tuple[CompiledPolicy, ...] = ()
+    exclusions: tuple[CompiledPolicy, ...] = ()
+    offer_meta: OfferMeta = field(default_factory=dict)
+    needs_history: bool = False
+
+    def __bool__(self) -> bool:
+        return bool(self.ordered or self.exclusions)
+
+
+def compile_policies(
+    policies: Iterable[ContactPolicy], offers: list[Offer], meta: OfferMeta, rows_by: dict[str, dict[str, IntArray]]
+) -> PolicySet:
+    """Compile the active policies for a snapshot whose rows are `offers`.
+
+    `rows_by` holds the snapshot's row indexes by "category", "sub_category"
+    and "tag"; `meta` describes every offer of the tenant.
+    """
+    n = len(offers)
+    index = {o.id: i for i, o in enumerate(offers)}
+    active = sorted(
+        (p for p in policies if p.status is PolicyStatus.ACTIVE and p.rule is not None),
+        key=lambda p: (-p.priority, p.id),
+    )
+    ordered: list[CompiledPolicy] = []
+    overrides: list[CompiledPolicy] = []
+    exclusions: list[CompiledPolicy] = []
+    needs_history = False
+    for policy in active:
+        rows = np.zeros(n, np.bool_)
+        scope, scope_id = policy.scope, policy.scope_id
+        if scope in (PolicyScope.GLOBAL, PolicyScope.CHANNEL):
+            rows[:] = True
+        elif scope is PolicyScope.CATEGORY:
+            rows[rows_by["category"].get(scope_id, [])] = True
+        elif scope is PolicyScope.SUB_CATEGORY:
+            rows[rows_by["sub_category"].get(scope_id, [])] = True
+        elif scope is PolicyScope.OFFER and scope_id in index:
+            rows[index[scope_id]] = True
+        rule = policy.rule
+        if isinstance(rule, AllowOverride):
+            overrides.append(CompiledPolicy(policy, rows))
+            continue
+        if isinstance(rule, MutualExclusion):
+            member_ids = set(rule.offer_ids)
+            if rule.tag:
+                member_ids |= {offer_id for offer_id, (_, _, tags) in meta.items() if rule.tag in tags}
+            members = np.zeros(n, np.bool_)
+            members[[index[m] for m in member_ids if m in index]] = True
+            compiled = CompiledPolicy(policy, rows & members, members & rows, frozenset(member_ids))
+            exclusions.append(compiled)
+            needs_history |= rule.window_days > 0
+            if rule.window_days > 0:
+                ordered.append(compiled)
+            continue
+        needs_history |= isinstance(
+            rule, (FrequencyCap, Cooldown, CustomerTotalCap, OutcomeSuppression, CategorySuppression)
+        )
+        ordered.append(CompiledPolicy(policy, rows))
+    return PolicySet(tuple(ordered), tuple(overrides), tuple(exclusions), meta, needs_history)
+
+
+class _CustomerView:
+    """The customer's history as the policies read it, aggregated once per request."""
+
+    def __init__(self, history: CustomerHistory | None, t_us: int, meta: OfferMeta) -> None:
+        self.events: list[HistoryEvent] = history.until(t_us) if history is not None else []
+        self.t_us = t_us
+        self.meta = meta
+        self._cache: dict[tuple[object, ...], object] = {}
+
+    def _in_scope(self, policy: ContactPolicy, event: HistoryEvent) -> bool:
+        scope = policy.scope
+        if scope is PolicyScope.GLOBAL:
+            return True
+        if scope is PolicyScope.OFFER:
+            return event.offer_id == policy.scope_id
+        if scope is PolicyScope.CHANNEL:
+            return event.channel == policy.scope_id
+        category, sub_category, _ = self.meta.get(event.offer_id, ("", "", ()))
+        return (category if scope is PolicyScope.CATEGORY else sub_category) == policy.scope_id
+
+    def scoped(self, policy: ContactPolicy) -> list[HistoryEvent]:
+        key = ("scoped", policy.scope, policy.scope_id)
+        events = self._cache.get(key)
+        if events is None:
+            events = [e for e in self.events if self._in_scope(policy, e)]
+            self._cache[key] = events
+        return events  # type: ignore[return-value]
+
+    def count(self, events: list[HistoryEvent], window_us: int, types: frozenset[int], channel: str = "") -> int:
+        since = self.t_us - window_us
+        return sum(
+            1 for e in events if e.occurred_us > since and e.type in types and (not channel or e.channel == channel)
+        )
+
+    def last_impression(self, events: list[HistoryEvent]) -> HistoryEvent | None:
+        for event in reversed(events):
+            if event.type == _IMPRESSION:
+                return event
+        return None
+
+
+_IMPRESSIONS = frozenset({_IMPRESSION})
+
+
+def _frequency_cap(rule: FrequencyCap, policy: CompiledPolicy, view: _CustomerView) -> str | None:
+    events = view.scoped(policy.policy)
+    for cap, days, label in (
+        (rule.max_per_day, 1, "1d"),
+        (rule.max_per_week, 7, "7d"),
+        (rule.max_per_month, 30, "30d"),
+    ):
+        if cap is None:
+            continue
+        count = view.count(events, days * US_PER_DAY, _IMPRESSIONS)
+        if count >= cap:
+            return f"{policy.label}: {count} impressions in {label} >= max {cap} ({policy.scope_text})"
+    return None
+
+
+def _cooldown(rule: Cooldown, policy: CompiledPolicy, view: _CustomerView) -> str | None:
+    last = view.last_impression(view.scoped(policy.policy))
+    if last is None:
+        return None
+    elapsed = view.t_us - last.occurred_us
+    if elapsed < rule.min_hours * US_PER_HOUR:
+        return (
+            f"{policy.label}: last impression {elapsed / US_PER_HOUR:.2f}h ago < min {rule.min_hours:g}h "
+            f"({policy.scope_text})"
+        )
+    return None
+
+
+def _customer_total_cap(rule: CustomerTotalCap, policy: CompiledPolicy, view: _CustomerView) -> str | None:
+    count = view.count(view.events, rule.window_days * US_PER_DAY, _IMPRESSIONS, rule.channel)
+    if count >= rule.max_impressions:
+        where = f" on channel {rule.channel}" if rule.channel else " across all offers"
+        return (
+            f"{policy.label}: {count} impressions{where} in {rule.window_days}d >= max {rule.max_impressions} "
+            f"({policy.scope_text})"
+        )
+    return None
+
+
+def _outcome_suppression(rule: OutcomeSuppression, policy: CompiledPolicy, view: _CustomerView) -> str | None:
+    types = frozenset(rule.outcome_types)
+    count = view.count(view.scoped(policy.policy), rule.window_days * US_PER_DAY, types)
+    if count >= rule.min_count:
+        names = "/".join(OutcomeType(t).name.lower() for t in sorted(types))
+        return (
+            f"{policy.label}: {count} {names} outcomes in {rule.window_days}d >= {rule.min_count} ({policy.scope_text})"
+        )
+    return None
+
+
+def _local_day_minute(t_us: int, zone: ZoneInfo) -> tuple[int, int]:
+    local = datetime.fromtimestamp(t_us / 1_000_000, zone)
+    return local.isoweekday() % 7, local.hour * 60 + local.minute
+
+
+def _time_window(rule: ContactTimeWindow, policy: CompiledPolicy, t_us: int, zone: ZoneInfo) -> str | None:
+    weekday, minute = _local_day_minute(t_us, zone)
+    day = weekday
+    inside = True
+    if rule.start and rule.end:
+        start, end = parse_hhmm(rule.start) or 0, parse_hhmm(rule.end) or 0
+        if end < start:  # wraps midnight: after midnight the day that counts is the one it opened
+            inside = minute >= start or minute < end
+            if minute < end:
+                day = (weekday + 6) % 7
+        else:
+            inside = start <= minute < end
+    hh_mm = f"{minute // 60:02d}:{minute % 60:02d}"
+    if rule.days_of_week and day not in rule.days_of_week:
+        return f"{policy.label}: local day {day} is not in daysOfWeek {sorted(rule.days_of_week)} ({policy.scope_text})"
+    if not inside:
+        return f"{policy.label}: local time {hh_mm} is outside {rule.start}-{rule.end} ({policy.scope_text})"
+    return None
+
+
+@dataclass(slots=True)
+class PolicyDrop:
+    """Rows a policy blocks, with the message explain reports (one for all rows, or one per row)."""
+
+    rows: BoolArray
+    message: str
+    per_row: dict[int, str] | None = None
+
+
+def evaluate_policies(
+    policies: PolicySet,
+    *,
+    alive: BoolArray,
+    mandatory: BoolArray,
+    offers: list[Offer],
+    rows_by_category: dict[str, IntArray],
+    request_channel: str,
+    request_segments: frozenset[str],
+    t_us: int,
+    zone: ZoneInfo,
+    history: CustomerHistory | None,
+    impressions: IntArray,
+    max_impressions: IntArray,
+    spend_today: IntArray | None,
+    cost: IntArray,
+    daily_budget: IntArray,
+) -> list[PolicyDrop]:
+    """Step 5 before ranking: which alive offers each policy blocks, in evaluation order.
+
+    `alive` is updated in place as policies drop offers, so a later policy
+    never claims an offer an earlier one already removed.
+    """
+    drops: list[PolicyDrop] = []
+    view = _CustomerView(history if policies.needs_history else None, t_us, policies.offer_meta)
+    overridden = exempt_mask(policies, mandatory, request_channel)
+    for compiled in policies.ordered:
+        policy = compiled.policy
+        if not compiled.governs(request_channel):
+            continue
+        rows = compiled.rows & alive
+        if policy.is_bypassable:
+            rows &= ~overridden
+        if not rows.any():
+            continue
+        rule = policy.rule
+        blocked: BoolArray | None = rows
+        per_row: dict[int, str] | None = None
+        message: str | None = None
+        if isinstance(rule, FrequencyCap):
+            message = _frequency_cap(rule, compiled, view)
+        elif isinstance(rule, Cooldown):
+            message = _cooldown(rule, compiled, view)
+        elif isinstance(rule, CustomerTotalCap):
+            if rule.channel and rule.channel != request_channel:
+                continue
+            message = _customer_total_cap(rule, compiled, view)
+        elif isinstance(rule, OutcomeSuppression):
+            message = _outcome_suppression(rule, compiled, view)
+        elif isinstance(rule, SegmentExclusion):
+            hit = sorted(request_segments.intersection(rule.segments))
+            if hit:
+                message = f"{compiled.label}: customer is in excluded segment {', '.join(hit)} ({compiled.scope_text})"
+        elif isinstance(rule, ContactTimeWindow):
+            message = _time_window(rule, compiled, t_us, zone)
+        elif isinstance(rule, BudgetExhausted):
+            over_cap = impressions >= max_impressions
+            over_budget = (spend_today + cost > daily_budget) if spend_today is not None else np.zeros_like(rows)
+            blocked = rows & (over_cap | over_budget)
+            if blocked.any():
+                message = f"{compiled.label}: budget exhausted ({compiled.scope_text})"
+                per_row = {
+                    int(i): (
+                        f"{compiled.label}: {int(impressions[i])} impressions >= maxImpressions "
+                        f"{int(max_impressions[i])}"
+                        if over_cap[i]
+                        else f"{compiled.label}: daily budget exhausted"
+                    )
+                    for i in np.flatnonzero(blocked)
+                }
+        elif isinstance(rule, CategorySuppression):
+            blocked, per_row = _category_suppression(rule, compiled, view, rows, offers, rows_by_category)
+            message = "category suppression" if per_row else None
+        elif isinstance(rule, MutualExclusion):
+            blocked, per_row = _recent_exclusion(rule, compiled, view, rows, offers)
+            message = "mutual exclusion" if per_row else None
+        if message is None or blocked is None or not blocked.any():
+            continue
+        alive &= ~blocked
+        drops.append(PolicyDrop(blocked, message, per_row))
+    return drops
+
+
+def exempt_mask(policies: PolicySet, mandatory: BoolArray, request_channel: str) -> BoolArray:
+    """Rows that bypassable policies skip: mandatory offers and offers an allow_override matches."""
+    exempt = mandatory.copy()
+    for override in policies.overrides:
+        if override.governs(request_channel):
+            exempt |= override.rows
+    return exempt
+
+
+def _category_suppression(
+    rule: CategorySuppression,
+    compiled: CompiledPolicy,
+    view: _CustomerView,
+    rows: BoolArray,
+    offers: list[Offer],
+    rows_by_category: dict[str, IntArray],
+) -> tuple[BoolArray, dict[int, str]]:
+    since = view.t_us - rule.hours * US_PER_HOUR
+    shown: dict[str, dict[str, int]] = {}  # category -> offer -> last impression
+    for event in view.scoped(compiled.policy):
+        if event.type == _IMPRESSION and event.occurred_us > since:
+            category = view.meta.get(event.offer_id, ("", "", ()))[0]
+            if category:
+                shown.setdefault(category, {})[event.offer_id] = event.occurred_us
+    blocked = np.zeros_like(rows)
+    messages: dict[int, str] = {}
+    for category, seen in shown.items():
+        for row in rows_by_category.get(category, np.empty(0, np.int64)).tolist():
+            i = int(row)
+            if rows[i] and offers[i].id not in seen:
+                last_offer, last_us = max(seen.items(), key=lambda item: item[1])
+                blocked[i] = True
+                messages[i] = (
+                    f"{compiled.label}: {last_offer} of category {category} shown "
+                    f"{(view.t_us - last_us) / US_PER_HOUR:.2f}h ago < {rule.hours:g}h"
+                )
+    return blocked, messages
+
+
+def _recent_exclusion(
+    rule: MutualExclusion, compiled: CompiledPolicy, view: _CustomerView, rows: BoolArray, offers: list[Offer]
+) -> tuple[BoolArray, dict[int, str]]:
+    since = view.t_us - rule.window_days * US_PER_DAY
+    shown: dict[str, int] = {}
+    for event in view.events:
+        if event.type == _IMPRESSION and event.occurred_us > since and event.offer_id in compiled.member_ids:
+            shown[event.offer_id] = event.occurred_us
+    blocked = np.zeros_like(rows)
+    messages: dict[int, str] = {}
+    if not shown:
+        return blocked, messages
+    for i in np.flatnonzero(rows & (compiled.members if compiled.members is not None else rows)).tolist():
+        others = {k: v for k, v in shown.items() if k != offers[i].id}
+        if others:
+            other, at = max(others.items(), key=lambda item: item[1])
+            blocked[i] = True
+            messages[i] = (
+                f"{compiled.label}: member {other} shown {(view.t_us - at) / US_PER_DAY:.2f}d ago < {rule.window_days}d"
+            )
+    return blocked, messages
+
+
+def exclude_in_ranking(
+    policies: PolicySet, ranked: list[int], exempt: BoolArray, request_channel: str, offers: list[Offer]
+) -> dict[int, str]:
+    """Mutual exclusion over the ranked list: the best-ranked member of each set stays.
+
+    Returns the rows that drop, with their messages. Offers a bypassable
+    policy does not govern (mandatory, overridden) are invisible to it.
+    """
+    dropped: dict[int, str] = {}
+    for compiled in policies.exclusions:
+        if not compiled.governs(request_channel) or compiled.members is None:
+            continue
+        winner: int | None = None
+        for i in ranked:
+            if i in dropped or not compiled.members[i]:
+                continue
+            if compiled.policy.is_bypassable and exempt[i]:
+                continue
+            if winner is None:
+                winner = i
+            else:
+                dropped[i] = f"{compiled.label}: {offers[winner].id} ranks higher in the same set"
+    return dropped
