@@ -585,6 +585,10 @@ def test_decide_recorded_impressions_train_the_model(client: Client) -> None:
     decisions = [decide(client, f"c-{n}", record_impressions=True) for n in range(3)]
     assert all(offer_ids(d) == [offer_id] for d in decisions)
 
-    client.record_outcome("c-0", offer_id, "click", new_key(), decision_id=decisions[0].decision_id)
+    # Decide's impressions happen at the decision time; the click comes a minute after.
+    clicked_at = DECISION_TIME + timedelta(minutes=1)
+    client.record_outcome(
+        "c-0", offer_id, "click", new_key(), decision_id=decisions[0].decision_id, occurred_at=clicked_at
+    )
 
     assert _adaptive(client, offer_id) == ((1 + 1) / (3 + 2), "ADAPTIVE_MODEL")

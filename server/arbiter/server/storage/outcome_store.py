@@ -48,7 +48,7 @@ class _Effect:
 
     outcome: PreparedOutcome
     seq: int | None
-    positive: bool = False
+    positives: int = 0  # how much the adaptive model's positives grow
 
 
 _WriteResult = tuple[list[OutcomeRecord], list[_Effect]]
@@ -155,19 +155,18 @@ class OutcomeStore:
                     records.append(OutcomeRecord(first_id, first_us, duplicate=True))
                     effects.append(_Effect(item, None))
                     continue
-                positive = False
+                positives = 0
                 if item.type is OutcomeType.IMPRESSION:
                     entry = ledger.setdefault((o.offer_id, item.day), [0, 0])
                     entry[0] += 1
                     entry[1] += item.cost_micros
-                    if item.model_ref:
-                        model.setdefault((item.model_ref, o.offer_id), [0, 0])[0] += 1
-                elif item.type.is_positive:
-                    positive = _count_positive(conn, tenant, o.customer_id, o.offer_id, row[0])
-                    if positive and item.model_ref:
-                        model.setdefault((item.model_ref, o.offer_id), [0, 0])[1] += 1
+                if item.model_ref and (item.type is OutcomeType.IMPRESSION or item.type.is_positive):
+                    positives = _new_positives(conn, tenant, o.customer_id, o.offer_id, row[0], item.type)
+                    counts = model.setdefault((item.model_ref, o.offer_id), [0, 0])
+                    counts[0] += item.type is OutcomeType.IMPRESSION
+                    counts[1] += positives
                 records.append(OutcomeRecord(outcome_id, recorded_us, duplicate=False))
-                effects.append(_Effect(item, row[0], positive))
+                effects.append(_Effect(item, row[0], positives))
             conn.executemany(
                 "INSERT INTO offer_daily (tenant, offer_id, day, impressions, spend_micros) VALUES (?, ?, ?, ?, ?) "
                 "ON CONFLICT (tenant, day, offer_id) DO UPDATE SET impressions = impressions + excluded.impressions, "
@@ -193,12 +192,11 @@ class OutcomeStore:
                     if item.reserved:
                         counters.release(o.offer_id, item.day, item.cost_micros)
                     continue
-                if item.type is OutcomeType.IMPRESSION:
+                impression = item.type is OutcomeType.IMPRESSION
+                if impression:
                     counters.commit_impression(o.offer_id, item.day, item.cost_micros, reserved=item.reserved)
-                    if item.model_ref:
-                        counters.commit_model(item.model_ref, o.offer_id, 1, 0)
-                elif effect.positive and item.model_ref:
-                    counters.commit_model(item.model_ref, o.offer_id, 0, 1)
+                if item.model_ref and (impression or effect.positives):
+                    counters.commit_model(item.model_ref, o.offer_id, int(impression), effect.positives)
                 self._histories.record(
                     tenant,
                     o.customer_id,
@@ -226,14 +224,46 @@ def _first_result(conn: sqlite3.Connection, tenant: str, item: PreparedOutcome) 
     return row[0], row[1]
 
 
-def _count_positive(conn: sqlite3.Connection, tenant: str, customer: str, offer_id: str, seq: int) -> bool:
-    """Mark a click or conversion as a model positive if the customer has an impression not yet followed by one."""
-    impressions, positives = conn.execute(
-        "SELECT COALESCE(SUM(type = ?), 0), COALESCE(SUM(positive), 0) FROM outcomes "
-        "WHERE tenant = ? AND customer_id = ? AND offer_id = ?",
-        [int(OutcomeType.IMPRESSION), tenant, customer, offer_id],
-    ).fetchone()
-    if positives >= impressions:
-        return False
-    conn.execute("UPDATE outcomes SET positive = 1 WHERE seq = ?", [seq])
-    return True
+def _new_positives(
+    conn: sqlite3.Connection, tenant: str, customer: str, offer_id: str, seq: int, outcome_type: OutcomeType
+) -> int:
+    """How many more of this customer's impressions of the offer count as followed by a click or conversion.
+
+    In event time: each click or conversion is matched to an earlier
+    impression not yet matched (an impression at the same instant counts as
+    earlier), so positives never exceed impressions and arrival order does
+    not matter. The answer is the matching with the new outcome (`seq`)
+    minus the matching without it.
+    """
+    if outcome_type is OutcomeType.IMPRESSION:
+        # Most impressions belong to customers with no click on the offer at all.
+        any_positive = conn.execute(
+            "SELECT 1 FROM outcomes WHERE tenant = ? AND customer_id = ? AND offer_id = ? AND type IN (?, ?) LIMIT 1",
+            [tenant, customer, offer_id, int(OutcomeType.CLICK), int(OutcomeType.CONVERSION)],
+        ).fetchone()
+        if any_positive is None:
+            return 0
+    events = conn.execute(
+        "SELECT seq, type FROM outcomes WHERE tenant = ? AND customer_id = ? AND offer_id = ? AND type IN (?, ?, ?) "
+        "ORDER BY occurred_us, type, seq",
+        [
+            tenant,
+            customer,
+            offer_id,
+            *(int(t) for t in (OutcomeType.IMPRESSION, OutcomeType.CLICK, OutcomeType.CONVERSION)),
+        ],
+    ).fetchall()
+    return _matched(events, skip=None) - _matched(events, skip=seq)
+
+
+def _matched(events: list[tuple[int, int]], skip: int | None) -> int:
+    waiting = matched = 0
+    for event_seq, event_type in events:
+        if event_seq == skip:
+            continue
+        if event_type == OutcomeType.IMPRESSION:
+            waiting += 1
+        elif waiting:
+            waiting -= 1
+            matched += 1
+    return matched
