@@ -19,7 +19,7 @@ import numpy as np
 
 from .arrays import BoolArray, IntArray
 from .customer_history import CustomerHistory, HistoryEvent
-from .offers import Offer
+from .offers import Offer, from_micros
 from .outcomes import OutcomeType
 from .policies import (
     AllowOverride,
@@ -325,13 +325,14 @@ def evaluate_policies(
             if blocked.any():
                 message = f"{compiled.label}: budget exhausted ({compiled.scope_text})"
                 per_row = {
-                    int(i): (
+                    i: (
                         f"{compiled.label}: {int(impressions[i])} impressions >= maxImpressions "
                         f"{int(max_impressions[i])}"
                         if over_cap[i]
-                        else f"{compiled.label}: daily budget exhausted"
+                        else f"{compiled.label}: spend today {_money(spend_today, i)} + costPerAction "
+                        f"{from_micros(int(cost[i])):g} > maxDailyBudget {from_micros(int(daily_budget[i])):g}"
                     )
-                    for i in np.flatnonzero(blocked)
+                    for i in np.flatnonzero(blocked).tolist()
                 }
         elif isinstance(rule, CategorySuppression):
             blocked, per_row = _category_suppression(rule, compiled, view, rows, offers, rows_by_category)
@@ -344,6 +345,10 @@ def evaluate_policies(
         alive &= ~blocked
         drops.append(PolicyDrop(blocked, message, per_row))
     return drops
+
+
+def _money(spend: IntArray | None, i: int) -> str:
+    return f"{from_micros(int(spend[i])) if spend is not None else 0.0:g}"
 
 
 def exempt_mask(policies: PolicySet, mandatory: BoolArray, request_channel: str) -> BoolArray:
@@ -390,7 +395,7 @@ def _recent_exclusion(
 ) -> tuple[BoolArray, dict[int, str]]:
     since = view.t_us - rule.window_days * US_PER_DAY
     shown: dict[str, int] = {}
-    for event in view.events:
+    for event in view.scoped(compiled.policy):
         if event.type == _IMPRESSION and event.occurred_us > since and event.offer_id in compiled.member_ids:
             shown[event.offer_id] = event.occurred_us
     blocked = np.zeros_like(rows)

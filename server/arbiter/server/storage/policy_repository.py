@@ -178,7 +178,9 @@ def _paths(patch: ContactPolicy, mask: list[str] | None) -> list[str]:
 def _check(db: Database, tenant: str, policy: ContactPolicy, decode: ViolationCollector) -> None:
     """Every violation at once: decoding problems, the policy's own rules, and what its ids name."""
     v = validate_policy(policy)
-    v.violations[:0] = decode.violations
+    # A field the request could not even decode is reported once, as decoded.
+    undecodable = {violation.field for violation in decode.violations}
+    v.violations[:] = [*decode.violations, *(x for x in v.violations if x.field not in undecodable)]
     table = _SCOPE_TABLES.get(policy.scope) if policy.scope else None
     if table is not None and policy.scope_id and not _exists(db, table[0], tenant, policy.scope_id):
         v.add("scopeId", f"{table[1]} {policy.scope_id!r} does not exist")
