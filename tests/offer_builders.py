@@ -1,4 +1,4 @@
-"""Shared builders for the Offer API tests: the seed's create body, valid offers, dict helpers."""
+"""Shared builders for the Offer API tests: the business hierarchy, the seed's create body, offers, dict helpers."""
 
 from __future__ import annotations
 
@@ -49,6 +49,38 @@ SEED_CREATE_BODY: dict[str, Any] = {
 
 OUTPUT_ONLY_KEYS = ("id", "createdAt", "updatedAt")
 
+# The custom-field schema of every category in HIERARCHY: the seed's three numbers, and a field of each
+# other type for the tests that store values of every kind. No field is required and none has a default,
+# so an offer's custom fields are stored exactly as sent, and an offer keeps them when it moves between
+# these categories.
+CUSTOM_FIELDS: list[dict[str, Any]] = [
+    {"key": "base_rate", "type": "number"},
+    {"key": "annual_fee", "type": "number"},
+    {"key": "rewards_multiplier", "type": "number"},
+    {"key": "apr", "type": "number"},
+    {"key": "note", "type": "text"},
+    {"key": "flag", "type": "boolean"},
+    {"key": "tier", "type": "select", "options": ["gold", "silver"]},
+    {"key": "launch", "type": "date"},
+]
+
+# The longest ids a category and a sub-category can have ("cat_"/"sub_" and 64 characters).
+LONGEST_CATEGORY_ID = "cat_" + "c" * 64
+LONGEST_SUB_CATEGORY_ID = "sub_" + "s" * 64
+
+# The categories the tests refer to, each with its sub-categories. Offers must name real ones: the seed's
+# cat_credit_cards/sub_premium exist because ensure_hierarchy creates them with those ids.
+HIERARCHY: dict[str, tuple[str, ...]] = {
+    "cat_credit_cards": ("sub_premium",),
+    "cat_other": ("sub_other",),
+    "cat_loans": (),
+    "cat_x": (),
+    "cat_a": ("sub_a1", "sub_a2"),
+    "cat_b": ("sub_b1", "sub_b2"),
+    "cat_cards": ("sub_gold",),
+    LONGEST_CATEGORY_ID: (LONGEST_SUB_CATEGORY_ID,),
+}
+
 
 class _Deleted:
     def __repr__(self) -> str:
@@ -57,6 +89,17 @@ class _Deleted:
 
 # A value for `with_changes`: the key disappears (the field is unset / cleared).
 DELETED: Any = _Deleted()
+
+
+def ensure_hierarchy(client: Client, *category_ids: str) -> None:
+    """Create the named categories of HIERARCHY (none named: all), with their sub-categories, unless they exist."""
+    existing = {c.id for c in client.list_categories(page_size=1000).categories}
+    for category_id in category_ids or HIERARCHY:
+        if category_id in existing:
+            continue
+        client.create_category({"name": category_id, "customFields": CUSTOM_FIELDS}, category_id=category_id)
+        for sub_id in HIERARCHY[category_id]:
+            client.create_sub_category({"categoryId": category_id, "name": sub_id}, sub_category_id=sub_id)
 
 
 def seed_body() -> dict[str, Any]:

@@ -28,6 +28,7 @@ from decide_helpers import (
     source_name,
     weekday_number,
 )
+from offer_builders import ensure_hierarchy
 
 from arbiter.client import Client, InvalidArgumentError
 from arbiter.v1 import decisions_pb2
@@ -82,6 +83,7 @@ FILTER_CASES: list[tuple[dict[str, Any], set[str]]] = [
 def test_request_filters_categories_any_tags_all_mandatory_included(
     client: Client, filters: dict[str, Any], expected: set[str]
 ) -> None:
+    ensure_hierarchy(client, "cat_a", "cat_b")  # with sub_a1, sub_a2 and sub_b1, sub_b2
     ids = {
         "A": make_offer(client, categoryId="cat_a", subCategoryId="sub_a1", tags=["x", "y"]),
         "B": make_offer(client, categoryId="cat_a", subCategoryId="sub_a2", tags=["x"]),
@@ -728,6 +730,7 @@ def test_score_is_propensity_times_priority_and_ties_break_by_priority_then_age(
 
 
 def test_output_carries_the_offers_fields(client: Client) -> None:
+    ensure_hierarchy(client, "cat_cards")  # with sub_gold
     offer = create_offer(
         client,
         shortDesc="Three times the points",

@@ -6,12 +6,18 @@ import re
 from datetime import UTC, datetime, timedelta
 
 import pytest
-from offer_builders import all_offers, body_of, other_client, project, seed_body, valid_offer
+from offer_builders import all_offers, body_of, ensure_hierarchy, other_client, project, seed_body, valid_offer
 
 from arbiter.client import AlreadyExistsError, Client, NotFoundError, offer_to_dict
 from arbiter.v1 import offers_pb2
 
 OFFER_ID = re.compile(r"act_[0-9a-f]{16}")
+
+
+@pytest.fixture(autouse=True)
+def _hierarchy(client: Client) -> None:
+    """The seed's cat_credit_cards and sub_premium, which the seed's body refers to."""
+    ensure_hierarchy(client, "cat_credit_cards")
 
 
 def test_seed_create_body_is_stored_as_sent(client: Client) -> None:
@@ -109,6 +115,7 @@ def test_delete_unknown_id_is_not_found(client: Client) -> None:
 
 def test_two_tenants_can_use_the_same_name(client: Client) -> None:
     with other_client(client) as other:
+        ensure_hierarchy(other, "cat_credit_cards")
         mine = client.create_offer(seed_body())
         theirs = other.create_offer(seed_body())
 

@@ -5,7 +5,7 @@ from __future__ import annotations
 import itertools
 
 import pytest
-from offer_builders import create_in_status, full_offer, valid_offer
+from offer_builders import create_in_status, ensure_hierarchy, full_offer, valid_offer
 
 from arbiter.client import Client, FailedPreconditionError, InvalidArgumentError, offer_to_dict
 from arbiter.v1 import offers_pb2
@@ -23,6 +23,12 @@ LEGAL_MOVES = [
 ILLEGAL_MOVES = [(old, new) for old, new in itertools.permutations(STATUSES, 2) if (old, new) not in LEGAL_MOVES]
 
 ILLEGAL_FROM_EDITABLE = [(old, new) for old, new in ILLEGAL_MOVES if old != "archived"]
+
+
+@pytest.fixture(autouse=True)
+def _hierarchy(client: Client) -> None:
+    """The seed's cat_credit_cards and sub_premium, which full offers refer to."""
+    ensure_hierarchy(client, "cat_credit_cards")
 
 
 def _ids(moves: list[tuple[str, str]]) -> list[str]:

@@ -7,11 +7,17 @@ import json
 from typing import Any
 
 import pytest
-from offer_builders import create_in_status, other_client, valid_offer
+from offer_builders import create_in_status, ensure_hierarchy, other_client, valid_offer
 
 from arbiter.client import Client, InvalidArgumentError
 from arbiter.server.domain import pagination
 from arbiter.v1 import offers_pb2
+
+
+@pytest.fixture(autouse=True)
+def _hierarchy(client: Client) -> None:
+    """The categories the list filters select on."""
+    ensure_hierarchy(client, "cat_a", "cat_b")
 
 
 def _order_key(offer: offers_pb2.Offer) -> tuple[int, str]:

@@ -7,7 +7,7 @@ from pathlib import Path
 
 import pytest
 from grpc_health.v1 import health_pb2
-from offer_builders import all_offers, create_in_status, full_offer, valid_offer
+from offer_builders import all_offers, create_in_status, ensure_hierarchy, full_offer, valid_offer
 from serverproc import ServerProcess
 
 from arbiter.client import AlreadyExistsError, Client, NotFoundError
@@ -28,8 +28,13 @@ def _assert_serving(process: ServerProcess) -> None:
 
 def _populate(client: Client) -> tuple[list[offers_pb2.Offer], offers_pb2.Offer]:
     """Offers in every status with every field set, some edited; and one deleted offer."""
+    ensure_hierarchy(client, "cat_credit_cards", "cat_loans")
     offers = [create_in_status(client, status, full_offer()) for status in ("draft", "active", "paused", "archived")]
-    offers.append(client.create_offer(valid_offer(name="ünïcode ✓ 🎉", customFields={"nested": {"l": [1, "a", None]}})))
+    # Custom fields of every type the schema knows, unicode text included.
+    custom_fields = {"note": "ünïcode ✓ 🎉", "apr": 0.1, "flag": False, "tier": "silver", "launch": "2026-02-28"}
+    offers.append(
+        client.create_offer(valid_offer(name="ünïcode ✓ 🎉", categoryId="cat_loans", customFields=custom_fields))
+    )
     offers[0] = client.update_offer(
         {"id": offers[0].id, "budget": {"maxImpressions": 0}, "schedule": {"startDate": "2026-03-15T00:00:00.123456Z"}}
     )

@@ -9,6 +9,7 @@ from offer_builders import (
     DELETED,
     body_of,
     create_in_status,
+    ensure_hierarchy,
     full_offer,
     valid_offer,
     with_changes,
@@ -24,6 +25,12 @@ from arbiter.client import (
 from arbiter.v1 import offers_pb2
 
 
+@pytest.fixture(autouse=True)
+def _hierarchy(client: Client) -> None:
+    """The seed's cat_credit_cards (full offers), and the categories updates move offers to."""
+    ensure_hierarchy(client, "cat_credit_cards", "cat_other", "cat_loans")
+
+
 def _micros(ts: Any) -> int:
     return int(ts.ToMicroseconds())
 
@@ -35,7 +42,12 @@ UNMASKED_CASES: list[tuple[str, dict[str, Any], dict[str, Any]]] = [
     ("name", {"name": "Renamed"}, {"name": "Renamed"}),
     ("short_desc", {"shortDesc": "new text"}, {"shortDesc": "new text"}),
     ("priority", {"priority": "critical"}, {"priority": "critical"}),
-    ("category_id", {"categoryId": "cat_other"}, {"categoryId": "cat_other"}),
+    # A sub-category belongs to its category, so moving an offer that has one names the new one too.
+    (
+        "category_id",
+        {"categoryId": "cat_other", "subCategoryId": "sub_other"},
+        {"categoryId": "cat_other", "subCategoryId": "sub_other"},
+    ),
     ("tags_replace_as_a_whole", {"tags": ["new", "rewards"]}, {"tags": ["new", "rewards"]}),
     ("qualification.recency", {"qualification": {"recency": 7}}, {"qualification.recency": 7}),
     (
@@ -76,8 +88,8 @@ UNMASKED_CASES: list[tuple[str, dict[str, Any], dict[str, Any]]] = [
     ),
     (
         "custom_fields_merge_by_key",
-        {"customFields": {"annual_fee": 120, "new_field": "x"}},
-        {"customFields.annual_fee": 120, "customFields.new_field": "x"},
+        {"customFields": {"annual_fee": 120, "note": "x"}},
+        {"customFields.annual_fee": 120, "customFields.note": "x"},
     ),
     (
         "custom_fields_falsy_values",
@@ -174,15 +186,15 @@ MASKED_CASES: list[tuple[str, list[str], dict[str, Any], dict[str, Any]]] = [
     ),
     (
         "add_custom_field",
-        ["custom_fields.new_key"],
-        {"customFields": {"new_key": [1, "two"]}},
-        {"customFields.new_key": [1, "two"]},
+        ["custom_fields.note"],
+        {"customFields": {"note": "two"}},
+        {"customFields.note": "two"},
     ),
     (
         "replace_all_custom_fields",
         ["custom_fields"],
-        {"customFields": {"only": True}},
-        {"customFields": {"only": True}},
+        {"customFields": {"flag": True}},
+        {"customFields": {"flag": True}},
     ),
     ("clear_all_custom_fields", ["custom_fields"], {}, {"customFields": DELETED}),
     (
@@ -197,7 +209,13 @@ MASKED_CASES: list[tuple[str, list[str], dict[str, Any], dict[str, Any]]] = [
         {},
         {"shortDesc": "", "mandatory": False, "tags": []},
     ),
-    ("clear_category", ["category_id", "sub_category_id"], {}, {"categoryId": "", "subCategoryId": ""}),
+    # An offer without a category has no schema, so clearing the category clears the custom fields with it.
+    (
+        "clear_category",
+        ["category_id", "sub_category_id", "custom_fields"],
+        {},
+        {"categoryId": "", "subCategoryId": "", "customFields": DELETED},
+    ),
     ("clear_time_window", ["schedule.time_window"], {}, {"schedule.timeWindow": DELETED}),
     (
         "set_time_window_end",
