@@ -7,7 +7,9 @@ a few vectorised operations instead of a Python loop per offer.
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from collections import OrderedDict
+from collections.abc import Callable
+from dataclasses import dataclass, field
 from zoneinfo import ZoneInfo
 
 import numpy as np
@@ -20,6 +22,8 @@ from .policies import ContactPolicy
 from .policy_engine import PolicySet, compile_policies
 from .timekeeping import load_timezone, parse_hhmm, to_epoch_micros
 
+OPEN_MEMO_SIZE = 8
+SEGMENT_MEMO_SIZE = 1_024
 NO_CAP = np.iinfo(np.int64).max
 EARLIEST = np.iinfo(np.int64).min
 ALL_DAYS = 0b111_1111
@@ -77,9 +81,56 @@ class CatalogSnapshot:
     any_max_impressions: bool
     any_daily_budget: bool
     any_archived: bool
+    # derived columns that save the hot path an operation each
+    optional_threshold: FloatArray  # -inf for mandatory offers
+    optional_max_impressions: IntArray  # NO_CAP for mandatory offers
+    optional_daily_budget: IntArray  # NO_CAP for mandatory offers
+    score_factor: FloatArray  # priority score / 100
+    date_boundaries: IntArray  # sorted instants where some offer's date range opens or closes
+    # memos of masks that depend only on the time, or only on the customer's segments
+    _open_memo: list[tuple[int, int, BoolArray]] = field(default_factory=list)
+    _segment_memo: OrderedDict[frozenset[str], BoolArray] = field(default_factory=OrderedDict)
 
     def __len__(self) -> int:
         return len(self.offers)
+
+    def open_mask(self, t_us: int, compute: Callable[[int], BoolArray]) -> BoolArray:
+        """Rows whose schedule (and category) admit instant t, memoised per stretch of time.
+
+        Schedules change only at minute boundaries and at offers' start and
+        end instants, so a mask holds from the last such change before t to
+        the next one after it; `compute` makes it when no memo covers t.
+        Callers must not modify the returned array.
+        """
+        for lo, hi, mask in self._open_memo:
+            if lo <= t_us < hi:
+                return mask
+        minute = t_us - t_us % 60_000_000
+        i = int(np.searchsorted(self.date_boundaries, t_us, side="right"))
+        lo = max(minute, int(self.date_boundaries[i - 1]) if i > 0 else minute)
+        hi = min(minute + 60_000_000, int(self.date_boundaries[i]) if i < len(self.date_boundaries) else NO_CAP)
+        mask = compute(t_us)
+        mask.flags.writeable = False
+        self._open_memo.insert(0, (lo, hi, mask))
+        del self._open_memo[OPEN_MEMO_SIZE:]
+        return mask
+
+    def segment_mask(self, segments: frozenset[str], compute: Callable[[frozenset[str]], BoolArray]) -> BoolArray:
+        """Rows whose required segments the customer has (mandatory rows always), memoised per segment set.
+
+        Callers must not modify the returned array.
+        """
+        known = frozenset(s for s in segments if s in self.segment_bits)
+        mask = self._segment_memo.get(known)
+        if mask is not None:
+            self._segment_memo.move_to_end(known)
+            return mask
+        mask = compute(known)
+        mask.flags.writeable = False
+        self._segment_memo[known] = mask
+        if len(self._segment_memo) > SEGMENT_MEMO_SIZE:
+            self._segment_memo.popitem(last=False)
+        return mask
 
     @classmethod
     def build(
@@ -234,4 +285,11 @@ class CatalogSnapshot:
             computed_fields={k: v for k, v in (computed_fields or {}).items() if v.fields},
             policies=policy_set,
             any_archived=bool(category_archived.any()),
+            optional_threshold=np.where(mandatory, -np.inf, threshold),
+            optional_max_impressions=np.where(mandatory, NO_CAP, max_impressions),
+            optional_daily_budget=np.where(mandatory, NO_CAP, daily_budget),
+            score_factor=priority_score / 100.0,
+            date_boundaries=np.unique(
+                np.concatenate([start_us[start_us != EARLIEST], end_us[end_us != NO_CAP] + 1])
+            ).astype(np.int64),
         )

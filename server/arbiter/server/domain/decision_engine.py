@@ -99,16 +99,19 @@ def decide(
         propensity=_propensities(snapshot, live, request),
     )
     candidates = funnel.alive.copy() if explain else None
-    if snapshot.any_archived:
-        funnel.drop(snapshot.category_archived, DropReason.CATEGORY_ARCHIVED)
-    _schedule(funnel)
+    if explain:  # every drop needs its reason: take the steps one by one
+        if snapshot.any_archived:
+            funnel.drop(snapshot.category_archived, DropReason.CATEGORY_ARCHIVED)
+        _schedule(funnel)
+    elif snapshot.any_archived or snapshot.any_dates or snapshot.any_days or snapshot.any_window:
+        funnel.alive &= snapshot.open_mask(request.decision_us, lambda t: _open_rows(snapshot, t))
     _qualification(funnel)
     if snapshot.policies:
         _contact_policies(funnel, live, spend_today)
     _budget(funnel, live, spend_today)
 
     alive_idx = np.flatnonzero(funnel.alive)
-    scores = funnel.propensity[alive_idx] * snapshot.priority_score[alive_idx] / 100.0
+    scores = funnel.propensity[alive_idx] * snapshot.score_factor[alive_idx]
     scores[snapshot.mandatory[alive_idx]] = 1.0  # above any other offer's (at most 0.9)
     exclusions = snapshot.policies.exclusions
     # Mutual exclusion needs the whole ranked list (the limit is cut after it).
@@ -187,6 +190,21 @@ def _local_clock(snapshot: CatalogSnapshot, t_us: int) -> tuple[IntArray, IntArr
     return weekdays[snapshot.zone_of], minutes[snapshot.zone_of]
 
 
+def _open_rows(snapshot: CatalogSnapshot, t_us: int) -> BoolArray:
+    """Rows that the category and schedule steps let through at instant t (no reasons kept)."""
+    probe = Funnel(
+        snapshot=snapshot,
+        request=DecisionRequest(customer_id="", decision_us=t_us),
+        history=None,
+        alive=~snapshot.category_archived,
+        reasons=None,
+        messages={},
+        propensity=snapshot.score_factor,
+    )
+    _schedule(probe)
+    return probe.alive
+
+
 def _schedule(f: Funnel) -> None:
     s, t = f.snapshot, f.request.decision_us
     if s.any_dates:
@@ -233,19 +251,26 @@ def _source(snapshot: CatalogSnapshot, request: DecisionRequest, i: int) -> Prop
     return PropensitySource.ADAPTIVE_MODEL if ref else PropensitySource.DEFAULT
 
 
+def _segments_ok(s: CatalogSnapshot, segments: frozenset[str]) -> BoolArray:
+    """Rows whose required segments are all in `segments`; mandatory rows always."""
+    have = np.zeros(s.required_segments.shape[1], np.uint64)
+    for segment in segments:
+        word, bit = s.segment_bits[segment]
+        have[word] |= np.uint64(1) << np.uint64(bit)
+    missing = ((s.required_segments & ~have) != 0).any(axis=1)
+    return ~missing | s.mandatory
+
+
 def _qualification(f: Funnel) -> None:
     s, request = f.snapshot, f.request
-    optional = ~s.mandatory
     if s.any_segments:
-        have = np.zeros(s.required_segments.shape[1], np.uint64)
-        for segment in request.segments:
-            position = s.segment_bits.get(segment)
-            if position is not None:
-                have[position[0]] |= np.uint64(1) << np.uint64(position[1])
-        missing = ((s.required_segments & ~have) != 0).any(axis=1)
-        f.drop(missing & optional, DropReason.MISSING_SEGMENTS)
+        has_segments = s.segment_mask(request.segments, lambda known: _segments_ok(s, known))
+        if f.reasons is None:
+            f.alive &= has_segments
+        else:
+            f.drop(~has_segments, DropReason.MISSING_SEGMENTS)
     if s.any_threshold:
-        f.drop((f.propensity < s.threshold) & optional, DropReason.BELOW_PROPENSITY_THRESHOLD)
+        f.drop(f.propensity < s.optional_threshold, DropReason.BELOW_PROPENSITY_THRESHOLD)
     if s.any_recency and f.history is not None:
         t = request.decision_us
         for offer_id, last_us in f.history.last_impressions(t).items():
@@ -302,14 +327,10 @@ def _exclude_in_ranking(f: Funnel, ranked: IntArray, scores: FloatArray) -> tupl
 
 def _budget(f: Funnel, live: LiveCounters, spend_today: IntArray | None) -> None:
     s = f.snapshot
-    optional = ~s.mandatory
     if s.any_max_impressions:
-        f.drop((live.impressions >= s.max_impressions) & optional, DropReason.MAX_IMPRESSIONS_REACHED)
+        f.drop(live.impressions >= s.optional_max_impressions, DropReason.MAX_IMPRESSIONS_REACHED)
     if s.any_daily_budget and spend_today is not None:
-        f.drop(
-            (spend_today + s.cost_micros > s.daily_budget_micros) & optional,
-            DropReason.DAILY_BUDGET_EXHAUSTED,
-        )
+        f.drop(spend_today + s.cost_micros > s.optional_daily_budget, DropReason.DAILY_BUDGET_EXHAUSTED)
 
 
 def _rank(
