@@ -21,7 +21,7 @@ from arbiter.client import (
     category_to_dict,
 )
 from arbiter.server.storage.migrations import migrations
-from arbiter.v1 import catalog_pb2, decisions_pb2
+from arbiter.v1 import catalog_pb2, decisions_pb2, offers_pb2
 
 NOW = datetime(2026, 5, 6, 12, 0, tzinfo=UTC)
 
@@ -469,3 +469,30 @@ def test_old_free_category_ids_become_real_categories(db_path: Path) -> None:
         assert renamed.category_id == "Cards"
     with sqlite3.connect(db_path) as conn:
         assert conn.execute("PRAGMA integrity_check").fetchone() == ("ok",)
+
+
+def test_undecodable_custom_fields_are_reported_with_the_schema_problems(client: Client) -> None:
+    client.create_category(
+        {
+            "name": "Strict",
+            "customFields": [{"key": "base_rate", "type": "number", "required": True}, {"key": "n", "type": "text"}],
+        },
+        category_id="cat_strict",
+    )
+    offer = offers_pb2.Offer(name="Bad values", category_id="cat_strict")
+    offer.custom_fields.update({"base_rate": float("nan"), "n": 5, "bogus": "x"})
+    with pytest.raises(InvalidArgumentError) as caught:
+        client.create_offer(offer)
+    by_field = {v.field: v.description for v in caught.value.field_violations}
+    assert by_field == {
+        "customFields.base_rate": "must be a finite number",
+        "customFields.n": "expected text, got 5",
+        "customFields.bogus": by_field["customFields.bogus"],
+    }
+    assert "unknown field" in by_field["customFields.bogus"]
+
+
+def test_unknown_category_and_sub_category_are_both_reported(client: Client) -> None:
+    with pytest.raises(InvalidArgumentError) as caught:
+        client.create_offer({"name": "Lost", "categoryId": "cat_nope", "subCategoryId": "sub_nope"})
+    assert sorted(caught.value.fields) == ["categoryId", "subCategoryId"]

@@ -91,3 +91,19 @@ class ViolationCollector:
     def raise_if_any(self) -> None:
         if self.violations:
             raise InvalidArgument(self.violations)
+
+
+def merge_violations(decoded: Iterable[FieldViolation], checked: Iterable[FieldViolation]) -> list[FieldViolation]:
+    """Decoding problems first, then rule violations of fields that decoded.
+
+    A field the request could not decode is reported once, as decoded: rule
+    checks of it (or of the object containing it) would only repeat the
+    problem in other words ("is required" for a value that was sent).
+    """
+    decoded = list(decoded)
+    covered = [d.field for d in decoded]
+
+    def repeats(field: str) -> bool:
+        return any(c == field or c.startswith((field + ".", field + "[")) for c in covered)
+
+    return [*decoded, *(v for v in checked if not repeats(v.field))]

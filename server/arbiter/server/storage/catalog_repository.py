@@ -333,13 +333,14 @@ class CatalogRepository:
             if offer.custom_fields and check_fields:
                 v.add("customFields", "an offer without a category has no schema, so it cannot carry custom fields")
             return offer
-        category = _read_category(db, tenant, offer.category_id)
-        if category is None:
+        # An id already reported as malformed (too long) names nothing worth looking up.
+        reported = {violation.field for violation in v.violations}
+        category = None if "categoryId" in reported else _read_category(db, tenant, offer.category_id)
+        if category is None and "categoryId" not in reported:
             v.add("categoryId", f"category {offer.category_id!r} does not exist")
-            return offer
-        if joining and category.status is CategoryStatus.ARCHIVED:
+        if category is not None and joining and category.status is CategoryStatus.ARCHIVED:
             v.add("categoryId", f"category {offer.category_id} is archived; offers cannot join it")
-        if offer.sub_category_id:
+        if offer.sub_category_id and "subCategoryId" not in reported:
             sub = _read_sub(db, tenant, offer.sub_category_id)
             if sub is None:
                 v.add("subCategoryId", f"sub-category {offer.sub_category_id!r} does not exist")
@@ -348,6 +349,8 @@ class CatalogRepository:
                     "subCategoryId",
                     f"sub-category {sub.id} belongs to category {sub.category_id}, not {offer.category_id}",
                 )
+        if category is None:
+            return offer
         if check_fields:
             return replace(offer, custom_fields=conform_custom_fields(category, offer.custom_fields, v))
         return offer

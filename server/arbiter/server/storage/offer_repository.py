@@ -22,6 +22,7 @@ from ..domain.errors import (
     InvalidArgument,
     NotFound,
     ViolationCollector,
+    merge_violations,
 )
 from ..domain.ids import OFFER_PREFIX, new_id
 from ..domain.offers import Offer, OfferStatus
@@ -125,9 +126,10 @@ class OfferRepository:
         def work(db: Database) -> Offer:
             prepared, violations = offer_rules.prepare_new_offer(draft)
             v = ViolationCollector()
-            v.violations.extend([*decode_violations, *violations])
+            v.violations.extend(violations)
             prepared = self._catalog.conform_offer(db, tenant, prepared, v, joining=True, check_fields=True)
-            v.raise_if_any()
+            if problems := merge_violations(decode_violations, v.violations):
+                raise InvalidArgument(problems)
             _check_name_free(db, tenant, prepared.name, None)
             offer_id = new_id(OFFER_PREFIX)
             while _read_row(db, tenant, offer_id) is not None:
@@ -152,14 +154,15 @@ class OfferRepository:
                 raise _not_found(patch.id)
             updated = offer_rules.apply_update(current, patch, paths)
             v = ViolationCollector()
-            v.violations.extend([*decode_violations, *offer_rules.validate_offer(updated)])
+            v.violations.extend(offer_rules.validate_offer(updated))
             moved = updated.category_id != current.category_id
             touches_fields = moved or any(p == "custom_fields" or p.startswith("custom_fields.") for p in paths)
             if touches_fields or updated.sub_category_id != current.sub_category_id:
                 updated = self._catalog.conform_offer(
                     db, tenant, updated, v, joining=moved, check_fields=touches_fields
                 )
-            v.raise_if_any()
+            if problems := merge_violations(decode_violations, v.violations):
+                raise InvalidArgument(problems)
             assert current.status is not None and updated.status is not None
             offer_rules.check_transition(current.status, updated.status)
             if updated == current:

@@ -9,7 +9,14 @@ from datetime import datetime
 
 from sqlite_utils import Database
 
-from ..domain.errors import AlreadyExists, FailedPrecondition, InvalidArgument, NotFound, ViolationCollector
+from ..domain.errors import (
+    AlreadyExists,
+    FailedPrecondition,
+    InvalidArgument,
+    NotFound,
+    ViolationCollector,
+    merge_violations,
+)
 from ..domain.ids import new_id
 from ..domain.policies import POLICY_PREFIX, ContactPolicy, MutualExclusion, PolicyScope, PolicyStatus, validate_policy
 from ..domain.timekeeping import to_epoch_micros
@@ -178,9 +185,7 @@ def _paths(patch: ContactPolicy, mask: list[str] | None) -> list[str]:
 def _check(db: Database, tenant: str, policy: ContactPolicy, decode: ViolationCollector) -> None:
     """Every violation at once: decoding problems, the policy's own rules, and what its ids name."""
     v = validate_policy(policy)
-    # A field the request could not even decode is reported once, as decoded.
-    undecodable = {violation.field for violation in decode.violations}
-    v.violations[:] = [*decode.violations, *(x for x in v.violations if x.field not in undecodable)]
+    v.violations[:] = merge_violations(decode.violations, v.violations)
     table = _SCOPE_TABLES.get(policy.scope) if policy.scope else None
     if table is not None and policy.scope_id and not _exists(db, table[0], tenant, policy.scope_id):
         v.add("scopeId", f"{table[1]} {policy.scope_id!r} does not exist")

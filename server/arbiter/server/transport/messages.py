@@ -31,10 +31,24 @@ def set_timestamp(ts: timestamp_pb2.Timestamp, moment: datetime) -> None:
 
 
 def struct_to_dict(struct: struct_pb2.Struct, v: ViolationCollector, path: str) -> dict[str, Any]:
-    """A Struct as a plain dict; non-finite numbers and excessive depth are violations."""
-    if not _struct_ok(struct, v, path, 1):
-        return {}
-    return json_format.MessageToDict(struct)
+    """A Struct as a plain dict; non-finite numbers and excessive depth are violations.
+
+    Top-level keys whose values have such problems are left out, so the
+    rest can still be checked.
+    """
+    out: dict[str, Any] = {}
+    for key, value in struct.fields.items():
+        child = f"{path}.{key}"
+        kind = value.WhichOneof("kind")
+        if kind == "number_value" and not math.isfinite(value.number_value):
+            v.add(child, "must be a finite number")
+            continue
+        if kind in ("struct_value", "list_value"):
+            nested = value.struct_value if kind == "struct_value" else value.list_value
+            if not _struct_ok(nested, v, child, 2):
+                continue
+        out[key] = json_format.MessageToDict(value)
+    return out
 
 
 def _struct_ok(message: struct_pb2.Struct | struct_pb2.ListValue, v: ViolationCollector, path: str, depth: int) -> bool:
