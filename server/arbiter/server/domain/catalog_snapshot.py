@@ -10,6 +10,7 @@ from __future__ import annotations
 from collections import OrderedDict
 from collections.abc import Callable
 from dataclasses import dataclass, field
+from typing import Any
 from zoneinfo import ZoneInfo
 
 import numpy as np
@@ -85,14 +86,30 @@ class CatalogSnapshot:
     optional_threshold: FloatArray  # -inf for mandatory offers
     optional_max_impressions: IntArray  # NO_CAP for mandatory offers
     optional_daily_budget: IntArray  # NO_CAP for mandatory offers
+    optional_recency_us: IntArray  # 0 for mandatory offers
     score_factor: FloatArray  # priority score / 100
     date_boundaries: IntArray  # sorted instants where some offer's date range opens or closes
     # memos of masks that depend only on the time, or only on the customer's segments
     _open_memo: list[tuple[int, int, BoolArray]] = field(default_factory=list)
     _segment_memo: OrderedDict[frozenset[str], BoolArray] = field(default_factory=OrderedDict)
+    _offer_names: dict[str, dict[str, Any]] = field(default_factory=dict)
 
     def __len__(self) -> int:
         return len(self.offers)
+
+    def offer_names(self, offer: Offer) -> dict[str, Any]:
+        """What formulas read as offer.* for an offer of this snapshot (built once per offer)."""
+        names = self._offer_names.get(offer.id)
+        if names is None:
+            names = {
+                "id": offer.id,
+                "name": offer.name,
+                "priority": float(offer.priority_score),
+                "categoryId": offer.category_id,
+                "tags": list(offer.tags),
+            }
+            self._offer_names[offer.id] = names
+        return names
 
     def open_mask(self, t_us: int, compute: Callable[[int], BoolArray]) -> BoolArray:
         """Rows whose schedule (and category) admit instant t, memoised per stretch of time.
@@ -288,6 +305,7 @@ class CatalogSnapshot:
             optional_threshold=np.where(mandatory, -np.inf, threshold),
             optional_max_impressions=np.where(mandatory, NO_CAP, max_impressions),
             optional_daily_budget=np.where(mandatory, NO_CAP, daily_budget),
+            optional_recency_us=np.where(mandatory, 0, recency_us),
             score_factor=priority_score / 100.0,
             date_boundaries=np.unique(
                 np.concatenate([start_us[start_us != EARLIEST], end_us[end_us != NO_CAP] + 1])

@@ -27,16 +27,19 @@ class HistoryEvent(NamedTuple):
 class CustomerHistory:
     """One customer's events in time order, bounded in count."""
 
-    __slots__ = ("events",)
+    __slots__ = ("events", "memo")
 
     def __init__(self, events: list[HistoryEvent] | None = None) -> None:
         self.events: list[HistoryEvent] = sorted(events or ())
         del self.events[:-MAX_EVENTS_PER_CUSTOMER]
+        # Views derived from the events (e.g. grouped by policy scope), dropped on every change.
+        self.memo: dict[object, object] = {}
 
     def add(self, event: HistoryEvent) -> None:
         bisect.insort(self.events, event)
         if len(self.events) > MAX_EVENTS_PER_CUSTOMER:
             del self.events[0]
+        self.memo.clear()
 
     def until(self, at_us: int) -> list[HistoryEvent]:
         """The events at or before `at_us`, oldest first."""

@@ -56,6 +56,13 @@ class Funnel:
     reasons: IntArray | None
     messages: dict[int, str]
     propensity: FloatArray
+    _exempt: BoolArray | None = None
+
+    def exempt(self) -> BoolArray:
+        """Rows bypassable contact policies skip (mandatory or overridden), computed once per decision."""
+        if self._exempt is None:
+            self._exempt = exempt_mask(self.snapshot.policies, self.snapshot.mandatory, self.request.channel)
+        return self._exempt
 
     def drop(self, condition: BoolArray, reason: DropReason) -> None:
         """Remove every alive offer where `condition` holds, recording `reason` when explaining."""
@@ -110,26 +117,20 @@ def decide(
         _contact_policies(funnel, live, spend_today)
     _budget(funnel, live, spend_today)
 
-    alive_idx = np.flatnonzero(funnel.alive)
-    scores = funnel.propensity[alive_idx] * snapshot.score_factor[alive_idx]
-    scores[snapshot.mandatory[alive_idx]] = 1.0  # above any other offer's (at most 0.9)
-    exclusions = snapshot.policies.exclusions
-    # Mutual exclusion needs the whole ranked list (the limit is cut after it).
-    full_rank = explain or bool(exclusions)
-    ranked, ranked_scores = _rank(snapshot, alive_idx, scores, None if full_rank else request.limit)
-    if exclusions:
-        ranked, ranked_scores = _exclude_in_ranking(funnel, ranked, ranked_scores)
+    ranked, ranked_scores = _ranking(funnel)
 
+    top, top_scores = ranked[: request.limit].tolist(), ranked_scores[: request.limit].tolist()
+    propensities = funnel.propensity[ranked[: request.limit]].tolist()
     winners = [
         DecidedOffer(
             rank=r + 1,
             offer=snapshot.offers[i],
-            score=float(score),
-            propensity=float(funnel.propensity[i]),
-            source=_source(snapshot, request, int(i)),
+            score=score,
+            propensity=propensity,
+            source=_source(snapshot, request, i),
             personalization=personalize(snapshot, snapshot.offers[i], request),
         )
-        for r, (i, score) in enumerate(zip(ranked[: request.limit], ranked_scores[: request.limit], strict=True))
+        for r, (i, score, propensity) in enumerate(zip(top, top_scores, propensities, strict=True))
     ]
     result = DecisionResult(offers=winners)
     if explain:
@@ -138,19 +139,40 @@ def decide(
     return result
 
 
+def _scored(f: Funnel) -> tuple[IntArray, FloatArray]:
+    """The alive rows and their scores (mandatory offers 1.0, above any other's at most 0.9)."""
+    s = f.snapshot
+    alive_idx = np.flatnonzero(f.alive)
+    scores = f.propensity[alive_idx] * s.score_factor[alive_idx]
+    scores[s.mandatory[alive_idx]] = 1.0
+    return alive_idx, scores
+
+
+def _ranking(f: Funnel) -> tuple[IntArray, FloatArray]:
+    """Step 8, with mutual exclusion applied before the limit cut: the rows best first and their scores.
+
+    With explain, every alive row is ranked. Otherwise only the head that can
+    reach the answer: `limit` rows, or with mutual exclusion a generous head
+    (exclusion can only drop rows), and everything only if that falls short.
+    """
+    limit, explain = f.request.limit, f.reasons is not None
+    exclusions = bool(f.snapshot.policies.exclusions)
+    alive_idx, scores = _scored(f)
+    if not exclusions:
+        return _rank(f.snapshot, alive_idx, scores, None if explain else limit)
+    head = None if explain else limit * 8
+    ranked, ranked_scores = _exclude_in_ranking(f, *_rank(f.snapshot, alive_idx, scores, head))
+    if head is not None and len(ranked) < limit < len(alive_idx):
+        ranked, ranked_scores = _exclude_in_ranking(f, *_rank(f.snapshot, *_scored(f), None))
+    return ranked, ranked_scores
+
+
 def personalize(snapshot: CatalogSnapshot, offer: Offer, request: DecisionRequest) -> dict[str, Any]:
     """The offer's category's computed fields for this customer (only ever run for returned offers)."""
     computed = snapshot.computed_fields.get(offer.category_id)
     if computed is None:
         return {}
-    offer_names = {
-        "id": offer.id,
-        "name": offer.name,
-        "priority": float(offer.priority_score),
-        "categoryId": offer.category_id,
-        "tags": list(offer.tags),
-    }
-    values, _ = computed.evaluate(offer.custom_fields, request.attributes, offer_names)
+    values, _ = computed.evaluate(offer.custom_fields, request.attributes, snapshot.offer_names(offer))
     return values
 
 
@@ -272,18 +294,51 @@ def _qualification(f: Funnel) -> None:
     if s.any_threshold:
         f.drop(f.propensity < s.optional_threshold, DropReason.BELOW_PROPENSITY_THRESHOLD)
     if s.any_recency and f.history is not None:
-        t = request.decision_us
-        for offer_id, last_us in f.history.last_impressions(t).items():
-            i = s.index.get(offer_id)
-            if i is None or s.mandatory[i] or s.recency_us[i] == 0:
-                continue
-            if t - last_us < s.recency_us[i]:
-                hours = (t - last_us) / 3_600_000_000
-                f.drop_one(
-                    i,
-                    DropReason.RECENCY,
-                    f"last impression {hours:.1f} hours ago < recency {s.recency_us[i] // US_PER_DAY} days",
-                )
+        _recency(f, f.history)
+
+
+def _recency(f: Funnel, history: CustomerHistory) -> None:
+    """Drop offers the customer saw less than their recency (in days) before the decision time."""
+    s, t = f.snapshot, f.request.decision_us
+    rows, last = _last_impressions(s, history, t)
+    if not len(rows):
+        return
+    too_recent = t - last < s.optional_recency_us[rows]
+    blocked = rows[too_recent & f.alive[rows]]
+    if not len(blocked):
+        return
+    mask = np.zeros(len(s), np.bool_)
+    mask[blocked] = True
+    if f.reasons is None:
+        f.alive &= ~mask
+        return
+    when = dict(zip(rows.tolist(), last.tolist(), strict=True))
+    f.drop_with_messages(
+        mask,
+        DropReason.RECENCY,
+        {
+            i: f"last impression {(t - when[i]) / 3_600_000_000:.1f} hours ago < recency "
+            f"{int(s.recency_us[i]) // US_PER_DAY} days"
+            for i in blocked.tolist()
+        },
+    )
+
+
+def _last_impressions(s: CatalogSnapshot, history: CustomerHistory, t_us: int) -> tuple[IntArray, IntArray]:
+    """Rows the customer has impressions of (at or before t) and the latest one's time, as arrays.
+
+    When the whole history precedes t (deciding "now"), the answer does not
+    depend on t and is memoised on the history until its next event.
+    """
+    memo_key = ("last-impressions", id(s))
+    timeless = not history.events or history.events[-1].occurred_us <= t_us
+    if timeless and (hit := history.memo.get(memo_key)) is not None:
+        return hit  # type: ignore[return-value]
+    pairs = [(s.index[o], at) for o, at in history.last_impressions(t_us).items() if o in s.index]
+    result = (np.array([r for r, _ in pairs], np.int64), np.array([at for _, at in pairs], np.int64))
+    if timeless:
+        history.memo[memo_key] = result
+    return result
 
 
 def _contact_policies(f: Funnel, live: LiveCounters, spend_today: IntArray | None) -> None:
@@ -291,7 +346,7 @@ def _contact_policies(f: Funnel, live: LiveCounters, spend_today: IntArray | Non
     drops = evaluate_policies(
         s.policies,
         alive=f.alive,
-        mandatory=s.mandatory,
+        exempt=f.exempt(),
         offers=s.offers,
         rows_by_category=s.by_category,
         request_channel=request.channel,
@@ -313,9 +368,17 @@ def _contact_policies(f: Funnel, live: LiveCounters, spend_today: IntArray | Non
 
 
 def _exclude_in_ranking(f: Funnel, ranked: IntArray, scores: FloatArray) -> tuple[IntArray, FloatArray]:
+    """Drop the mutual-exclusion losers from a ranked list (and from the funnel)."""
     s, request = f.snapshot, f.request
-    exempt = exempt_mask(s.policies, s.mandatory, request.channel)
-    dropped = exclude_in_ranking(s.policies, ranked.tolist(), exempt, request.channel, s.offers)
+    explain = f.reasons is not None
+    if not explain:
+        # Offers in no exclusion set always survive, so the first `limit` of
+        # them bound the prefix that can matter; exclude within it only.
+        outside = np.flatnonzero(~s.policies.any_member[ranked])
+        if len(outside) >= request.limit:
+            cut = int(outside[request.limit - 1]) + 1
+            ranked, scores = ranked[:cut], scores[:cut]
+    dropped = exclude_in_ranking(s.policies, ranked, f.exempt(), request.channel, s.offers, explain=explain)
     if not dropped:
         return ranked, scores
     rows = np.zeros(len(s), np.bool_)

@@ -10,7 +10,9 @@ inside the time window) costs no array work at all.
 
 from __future__ import annotations
 
-from collections.abc import Iterable
+import bisect
+import functools
+from collections.abc import Callable, Iterable
 from dataclasses import dataclass, field
 from datetime import datetime
 from zoneinfo import ZoneInfo
@@ -45,6 +47,16 @@ _IMPRESSION = int(OutcomeType.IMPRESSION)
 OfferMeta = dict[str, tuple[str, str, tuple[str, ...]]]
 
 
+GLOBAL_KEY = "global:"
+
+
+def scope_key(scope: PolicyScope | None, scope_id: str) -> str:
+    """The name of a scope's group of history events ("category:cat_cards"; "global:" for everything)."""
+    if scope is None or scope is PolicyScope.GLOBAL:
+        return GLOBAL_KEY
+    return f"{scope.value}:{scope_id}"
+
+
 @dataclass(frozen=True, eq=False)
 class CompiledPolicy:
     """One active policy with its scope as a row mask over the snapshot."""
@@ -53,8 +65,15 @@ class CompiledPolicy:
     rows: BoolArray
     members: BoolArray | None = None  # mutual exclusion: the set's rows
     member_ids: frozenset[str] = frozenset()  # mutual exclusion: every member, active or not
+    scope_key: str = ""  # which history group the policy counts (see scope_key())
+    channel: str | None = None  # the channel a channel-scoped policy governs; None: every decision
 
-    @property
+    def __post_init__(self) -> None:
+        policy = self.policy
+        object.__setattr__(self, "scope_key", scope_key(policy.scope, policy.scope_id))
+        object.__setattr__(self, "channel", policy.scope_id if policy.scope is PolicyScope.CHANNEL else None)
+
+    @functools.cached_property
     def label(self) -> str:
         return f"{self.policy.id} {self.policy.rule_name}"
 
@@ -66,7 +85,7 @@ class CompiledPolicy:
         return f"scope {scope.value.replace('_', '-')} {self.policy.scope_id}"
 
     def governs(self, channel: str) -> bool:
-        return self.policy.scope is not PolicyScope.CHANNEL or self.policy.scope_id == channel
+        return self.channel is None or self.channel == channel
 
 
 @dataclass(frozen=True, eq=False)
@@ -78,6 +97,7 @@ class PolicySet:
     exclusions: tuple[CompiledPolicy, ...] = ()
     offer_meta: OfferMeta = field(default_factory=dict)
     needs_history: bool = False
+    any_member: BoolArray = field(default_factory=lambda: np.zeros(0, np.bool_))  # rows in some exclusion set
 
     def __bool__(self) -> bool:
         return bool(self.ordered or self.exclusions)
@@ -132,55 +152,87 @@ def compile_policies(
             rule, (FrequencyCap, Cooldown, CustomerTotalCap, OutcomeSuppression, CategorySuppression)
         )
         ordered.append(CompiledPolicy(policy, rows))
-    return PolicySet(tuple(ordered), tuple(overrides), tuple(exclusions), meta, needs_history)
+    any_member = np.zeros(n, np.bool_)
+    for compiled in exclusions:
+        if compiled.members is not None:
+            any_member |= compiled.members
+    return PolicySet(tuple(ordered), tuple(overrides), tuple(exclusions), meta, needs_history, any_member)
+
+
+_NO_META: tuple[str, str, tuple[str, ...]] = ("", "", ())
+
+
+def _group_by_scope(events: list[HistoryEvent], meta: OfferMeta) -> dict[str, list[HistoryEvent]]:
+    """Every event under each scope that contains it (global, its offer, category, sub-category, channel)."""
+    groups: dict[str, list[HistoryEvent]] = {GLOBAL_KEY: events}
+    for event in events:
+        category, sub_category, _ = meta.get(event.offer_id, _NO_META)
+        for key in (
+            "offer:" + event.offer_id,
+            "channel:" + event.channel,
+            "category:" + category,
+            "sub_category:" + sub_category,
+        ):
+            group = groups.get(key)
+            if group is None:
+                groups[key] = [event]
+            else:
+                group.append(event)
+    return groups
 
 
 class _CustomerView:
-    """The customer's history as the policies read it, aggregated once per request."""
+    """The customer's history as the policies read it.
+
+    Events are grouped by scope, and each group's occurrence times sorted,
+    once per history and catalogue (memoised on the history until its next
+    event), so a window count is two binary searches; windows end at the
+    decision time t.
+    """
 
     def __init__(self, history: CustomerHistory | None, t_us: int, meta: OfferMeta) -> None:
-        self.events: list[HistoryEvent] = history.until(t_us) if history is not None else []
         self.t_us = t_us
         self.meta = meta
-        self._cache: dict[tuple[object, ...], object] = {}
+        self._history = history if history is not None and history.events else None
+        self._groups: dict[str, list[HistoryEvent]] = {}
+        if self._history is not None:
+            key = ("policy-scopes", id(meta))
+            groups = self._history.memo.get(key)
+            if groups is None:
+                groups = _group_by_scope(self._history.events, meta)
+                self._history.memo[key] = groups
+            self._groups = groups  # type: ignore[assignment]
 
-    def _in_scope(self, policy: ContactPolicy, event: HistoryEvent) -> bool:
-        scope = policy.scope
-        if scope is PolicyScope.GLOBAL:
-            return True
-        if scope is PolicyScope.OFFER:
-            return event.offer_id == policy.scope_id
-        if scope is PolicyScope.CHANNEL:
-            return event.channel == policy.scope_id
-        category, sub_category, _ = self.meta.get(event.offer_id, ("", "", ()))
-        return (category if scope is PolicyScope.CATEGORY else sub_category) == policy.scope_id
+    def scoped(self, key: str) -> list[HistoryEvent]:
+        return self._groups.get(key, [])
 
-    def scoped(self, policy: ContactPolicy) -> list[HistoryEvent]:
-        key = ("scoped", policy.scope, policy.scope_id)
-        events = self._cache.get(key)
-        if events is None:
-            events = [e for e in self.events if self._in_scope(policy, e)]
-            self._cache[key] = events
-        return events  # type: ignore[return-value]
+    def _times(self, key: str, types: frozenset[int]) -> list[int]:
+        if self._history is None:
+            return []
+        memo_key = ("policy-times", id(self.meta), key, types)
+        times = self._history.memo.get(memo_key)
+        if times is None:
+            times = [e.occurred_us for e in self._groups.get(key, ()) if e.type in types]  # events are in time order
+            self._history.memo[memo_key] = times
+        return times  # type: ignore[return-value]
 
-    def count(self, events: list[HistoryEvent], window_us: int, types: frozenset[int], channel: str = "") -> int:
-        since = self.t_us - window_us
-        return sum(
-            1 for e in events if e.occurred_us > since and e.type in types and (not channel or e.channel == channel)
-        )
+    def count(self, key: str, window_us: int, types: frozenset[int]) -> int:
+        """Events of the given types in the scope group within the window (t - W, t]."""
+        times = self._times(key, types)
+        return bisect.bisect_right(times, self.t_us) - bisect.bisect_right(times, self.t_us - window_us)
 
-    def last_impression(self, events: list[HistoryEvent]) -> HistoryEvent | None:
-        for event in reversed(events):
-            if event.type == _IMPRESSION:
-                return event
-        return None
+    def last(self, key: str, types: frozenset[int]) -> int | None:
+        """The latest time at or before t of an event of the given types in the scope group."""
+        times = self._times(key, types)
+        i = bisect.bisect_right(times, self.t_us)
+        return times[i - 1] if i else None
 
 
 _IMPRESSIONS = frozenset({_IMPRESSION})
 
 
 def _frequency_cap(rule: FrequencyCap, policy: CompiledPolicy, view: _CustomerView) -> str | None:
-    events = view.scoped(policy.policy)
+    key = policy.scope_key
     for cap, days, label in (
         (rule.max_per_day, 1, "1d"),
         (rule.max_per_week, 7, "7d"),
@@ -188,17 +240,17 @@ def _frequency_cap(rule: FrequencyCap, policy: CompiledPolicy, view: _CustomerVi
     ):
         if cap is None:
             continue
-        count = view.count(events, days * US_PER_DAY, _IMPRESSIONS)
+        count = view.count(key, days * US_PER_DAY, _IMPRESSIONS)
         if count >= cap:
             return f"{policy.label}: {count} impressions in {label} >= max {cap} ({policy.scope_text})"
     return None
 
 
 def _cooldown(rule: Cooldown, policy: CompiledPolicy, view: _CustomerView) -> str | None:
-    last = view.last_impression(view.scoped(policy.policy))
+    last = view.last(policy.scope_key, _IMPRESSIONS)
     if last is None:
         return None
-    elapsed = view.t_us - last.occurred_us
+    elapsed = view.t_us - last
     if elapsed < rule.min_hours * US_PER_HOUR:
         return (
             f"{policy.label}: last impression {elapsed / US_PER_HOUR:.2f}h ago < min {rule.min_hours:g}h "
@@ -208,7 +260,8 @@ def _cooldown(rule: Cooldown, policy: CompiledPolicy, view: _CustomerView) -> st
 
 
 def _customer_total_cap(rule: CustomerTotalCap, policy: CompiledPolicy, view: _CustomerView) -> str | None:
-    count = view.count(view.events, rule.window_days * US_PER_DAY, _IMPRESSIONS, rule.channel)
+    key = scope_key(PolicyScope.CHANNEL, rule.channel) if rule.channel else GLOBAL_KEY
+    count = view.count(key, rule.window_days * US_PER_DAY, _IMPRESSIONS)
     if count >= rule.max_impressions:
         where = f" on channel {rule.channel}" if rule.channel else " across all offers"
         return (
@@ -220,7 +273,7 @@ def _customer_total_cap(rule: CustomerTotalCap, policy: CompiledPolicy, view: _C
 
 def _outcome_suppression(rule: OutcomeSuppression, policy: CompiledPolicy, view: _CustomerView) -> str | None:
     types = frozenset(rule.outcome_types)
-    count = view.count(view.scoped(policy.policy), rule.window_days * US_PER_DAY, types)
+    count = view.count(policy.scope_key, rule.window_days * US_PER_DAY, types)
     if count >= rule.min_count:
         names = "/".join(OutcomeType(t).name.lower() for t in sorted(types))
         return (
@@ -267,7 +320,7 @@ def evaluate_policies(
     policies: PolicySet,
     *,
     alive: BoolArray,
-    mandatory: BoolArray,
+    exempt: BoolArray,
     offers: list[Offer],
     rows_by_category: dict[str, IntArray],
     request_channel: str,
@@ -283,23 +336,25 @@ def evaluate_policies(
 ) -> list[PolicyDrop]:
     """Step 5 before ranking: which alive offers each policy blocks, in evaluation order.
 
-    `alive` is updated in place as policies drop offers, so a later policy
-    never claims an offer an earlier one already removed.
+    `exempt` holds the rows bypassable policies skip (exempt_mask). `alive`
+    is updated in place as policies drop offers, so a later policy never
+    claims an offer an earlier one already removed. Rules that depend only on
+    the customer are decided first; their rows are computed only when they
+    block.
     """
     drops: list[PolicyDrop] = []
     view = _CustomerView(history if policies.needs_history else None, t_us, policies.offer_meta)
-    overridden = exempt_mask(policies, mandatory, request_channel)
+
+    def governed(compiled: CompiledPolicy) -> BoolArray:
+        rows = compiled.rows & alive
+        if compiled.policy.is_bypassable:
+            rows &= ~exempt
+        return rows
+
     for compiled in policies.ordered:
-        policy = compiled.policy
         if not compiled.governs(request_channel):
             continue
-        rows = compiled.rows & alive
-        if policy.is_bypassable:
-            rows &= ~overridden
-        if not rows.any():
-            continue
-        rule = policy.rule
-        blocked: BoolArray | None = rows
+        rule = compiled.policy.rule
         per_row: dict[int, str] | None = None
         message: str | None = None
         if isinstance(rule, FrequencyCap):
@@ -307,9 +362,8 @@ def evaluate_policies(
         elif isinstance(rule, Cooldown):
             message = _cooldown(rule, compiled, view)
         elif isinstance(rule, CustomerTotalCap):
-            if rule.channel and rule.channel != request_channel:
-                continue
-            message = _customer_total_cap(rule, compiled, view)
+            if not rule.channel or rule.channel == request_channel:
+                message = _customer_total_cap(rule, compiled, view)
         elif isinstance(rule, OutcomeSuppression):
             message = _outcome_suppression(rule, compiled, view)
         elif isinstance(rule, SegmentExclusion):
@@ -320,8 +374,8 @@ def evaluate_policies(
             message = _time_window(rule, compiled, t_us, zone)
         elif isinstance(rule, BudgetExhausted):
             over_cap = impressions >= max_impressions
-            over_budget = (spend_today + cost > daily_budget) if spend_today is not None else np.zeros_like(rows)
-            blocked = rows & (over_cap | over_budget)
+            over_budget = (spend_today + cost > daily_budget) if spend_today is not None else np.zeros_like(alive)
+            blocked = governed(compiled) & (over_cap | over_budget)
             if blocked.any():
                 message = f"{compiled.label}: budget exhausted ({compiled.scope_text})"
                 per_row = {
@@ -335,12 +389,18 @@ def evaluate_policies(
                     for i in np.flatnonzero(blocked).tolist()
                 }
         elif isinstance(rule, CategorySuppression):
-            blocked, per_row = _category_suppression(rule, compiled, view, rows, offers, rows_by_category)
-            message = "category suppression" if per_row else None
+            per_row = _category_suppression(rule, compiled, view, governed, offers, rows_by_category)
         elif isinstance(rule, MutualExclusion):
-            blocked, per_row = _recent_exclusion(rule, compiled, view, rows, offers)
-            message = "mutual exclusion" if per_row else None
-        if message is None or blocked is None or not blocked.any():
+            per_row = _recent_exclusion(rule, compiled, view, governed, offers)
+        if per_row:
+            blocked = np.zeros_like(alive)
+            blocked[list(per_row)] = True
+            message = message or compiled.label
+        elif message is not None:
+            blocked = governed(compiled)
+        else:
+            continue
+        if not blocked.any():
             continue
         alive &= ~blocked
         drops.append(PolicyDrop(blocked, message, per_row))
@@ -364,75 +424,91 @@ def _category_suppression(
     rule: CategorySuppression,
     compiled: CompiledPolicy,
     view: _CustomerView,
-    rows: BoolArray,
+    governed: Callable[[CompiledPolicy], BoolArray],
     offers: list[Offer],
     rows_by_category: dict[str, IntArray],
-) -> tuple[BoolArray, dict[int, str]]:
+) -> dict[int, str]:
+    """Rows blocked because another offer of their category was shown within the window, with messages."""
     since = view.t_us - rule.hours * US_PER_HOUR
     shown: dict[str, dict[str, int]] = {}  # category -> offer -> last impression
-    for event in view.scoped(compiled.policy):
-        if event.type == _IMPRESSION and event.occurred_us > since:
-            category = view.meta.get(event.offer_id, ("", "", ()))[0]
+    for event in view.scoped(compiled.scope_key):
+        if event.type == _IMPRESSION and since < event.occurred_us <= view.t_us:
+            category = view.meta.get(event.offer_id, _NO_META)[0]
             if category:
                 shown.setdefault(category, {})[event.offer_id] = event.occurred_us
-    blocked = np.zeros_like(rows)
     messages: dict[int, str] = {}
+    if not shown:
+        return messages
+    rows = governed(compiled)
     for category, seen in shown.items():
-        for row in rows_by_category.get(category, np.empty(0, np.int64)).tolist():
-            i = int(row)
+        last_offer, last_us = max(seen.items(), key=lambda item: item[1])
+        for i in rows_by_category.get(category, np.empty(0, np.int64)).tolist():
             if rows[i] and offers[i].id not in seen:
-                last_offer, last_us = max(seen.items(), key=lambda item: item[1])
-                blocked[i] = True
                 messages[i] = (
                     f"{compiled.label}: {last_offer} of category {category} shown "
                     f"{(view.t_us - last_us) / US_PER_HOUR:.2f}h ago < {rule.hours:g}h"
                 )
-    return blocked, messages
+    return messages
 
 
 def _recent_exclusion(
-    rule: MutualExclusion, compiled: CompiledPolicy, view: _CustomerView, rows: BoolArray, offers: list[Offer]
-) -> tuple[BoolArray, dict[int, str]]:
+    rule: MutualExclusion,
+    compiled: CompiledPolicy,
+    view: _CustomerView,
+    governed: Callable[[CompiledPolicy], BoolArray],
+    offers: list[Offer],
+) -> dict[int, str]:
+    """Members blocked because another member was shown within the window, with messages."""
     since = view.t_us - rule.window_days * US_PER_DAY
     shown: dict[str, int] = {}
-    for event in view.scoped(compiled.policy):
-        if event.type == _IMPRESSION and event.occurred_us > since and event.offer_id in compiled.member_ids:
+    for event in view.scoped(compiled.scope_key):
+        if (
+            event.type == _IMPRESSION
+            and since < event.occurred_us <= view.t_us
+            and event.offer_id in compiled.member_ids
+        ):
             shown[event.offer_id] = event.occurred_us
-    blocked = np.zeros_like(rows)
     messages: dict[int, str] = {}
     if not shown:
-        return blocked, messages
-    for i in np.flatnonzero(rows & (compiled.members if compiled.members is not None else rows)).tolist():
+        return messages
+    for i in np.flatnonzero(governed(compiled)).tolist():
         others = {k: v for k, v in shown.items() if k != offers[i].id}
         if others:
             other, at = max(others.items(), key=lambda item: item[1])
-            blocked[i] = True
             messages[i] = (
                 f"{compiled.label}: member {other} shown {(view.t_us - at) / US_PER_DAY:.2f}d ago < {rule.window_days}d"
             )
-    return blocked, messages
+    return messages
 
 
 def exclude_in_ranking(
-    policies: PolicySet, ranked: list[int], exempt: BoolArray, request_channel: str, offers: list[Offer]
+    policies: PolicySet,
+    ranked: IntArray,
+    exempt: BoolArray,
+    request_channel: str,
+    offers: list[Offer],
+    *,
+    explain: bool,
 ) -> dict[int, str]:
     """Mutual exclusion over the ranked list: the best-ranked member of each set stays.
 
-    Returns the rows that drop, with their messages. Offers a bypassable
-    policy does not govern (mandatory, overridden) are invisible to it.
+    Returns the rows that drop, with their messages when explaining ("" otherwise).
+    Offers a bypassable policy does not govern (mandatory, overridden) are
+    invisible to it.
     """
     dropped: dict[int, str] = {}
+    gone = np.zeros(len(exempt), np.bool_)
     for compiled in policies.exclusions:
         if not compiled.governs(request_channel) or compiled.members is None:
             continue
-        winner: int | None = None
-        for i in ranked:
-            if i in dropped or not compiled.members[i]:
-                continue
-            if compiled.policy.is_bypassable and exempt[i]:
-                continue
-            if winner is None:
-                winner = i
-            else:
-                dropped[i] = f"{compiled.label}: {offers[winner].id} ranks higher in the same set"
+        governed = compiled.members[ranked] & ~gone[ranked]
+        if compiled.policy.is_bypassable:
+            governed &= ~exempt[ranked]
+        positions = np.flatnonzero(governed)
+        if len(positions) < 2:
+            continue
+        losers = ranked[positions[1:]]
+        gone[losers] = True
+        message = f"{compiled.label}: {offers[int(ranked[positions[0]])].id} ranks higher in the same set"
+        dropped.update(dict.fromkeys(losers.tolist(), message if explain else ""))
     return dropped
