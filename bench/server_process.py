@@ -1,0 +1,197 @@
+"""The server under test: one `python -m arbiter.server` pinned to the server core, and its call counts.
+
+The server prints "arbiter listening on HOST:PORT" once serving and, on
+SIGUSR1, one line "arbiter call counts {json}" with its answers per method
+and status code. The difference between two such lines is what a phase did,
+which is how the benchmark confirms that every call succeeded (h2load only
+sees HTTP 200).
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import queue
+import signal
+import subprocess
+import sys
+import threading
+import time
+from pathlib import Path
+from typing import IO
+
+import grpc
+from grpc_health.v1 import health_pb2, health_pb2_grpc
+
+SERVER_CORE = "0"
+LISTENING = "arbiter listening on "
+CALL_COUNTS = "arbiter call counts "
+START_TIMEOUT = 60.0
+
+CallCounts = dict[str, dict[str, int]]
+
+
+class ServerError(RuntimeError):
+    """The server did not start, died, or did not answer SIGUSR1."""
+
+
+class BenchServer:
+    """Starts the server on core 0 with a fresh database; reads its port and call counts from stdout."""
+
+    def __init__(self, db: Path, log: Path) -> None:
+        self.db = db
+        self.log = log
+        self.command = [
+            "taskset",
+            "-c",
+            SERVER_CORE,
+            sys.executable,
+            "-m",
+            "arbiter.server",
+            "--address",
+            "127.0.0.1:0",
+            "--db",
+            str(db),
+            "--log-level",
+            "warning",
+        ]
+        self.process: subprocess.Popen[str] | None = None
+        self.port = 0
+        self._lines: queue.Queue[str | None] = queue.Queue()
+        self._log_file: IO[str] | None = None
+
+    @property
+    def target(self) -> str:
+        return f"127.0.0.1:{self.port}"
+
+    @property
+    def pid(self) -> int:
+        assert self.process is not None
+        return self.process.pid
+
+    def start(self) -> BenchServer:
+        self._log_file = self.log.open("w")
+        self.process = subprocess.Popen(
+            self.command, stdout=subprocess.PIPE, stderr=self._log_file, text=True, bufsize=1
+        )
+        threading.Thread(target=self._read_stdout, daemon=True).start()
+        line = self._next_line(START_TIMEOUT, LISTENING)
+        self.port = int(line.rsplit(":", 1)[1])
+        self._wait_serving()
+        return self
+
+    def _read_stdout(self) -> None:
+        assert self.process is not None and self.process.stdout is not None
+        for line in self.process.stdout:
+            self._lines.put(line.rstrip("\n"))
+        self._lines.put(None)  # end of output: the process is gone
+
+    def _next_line(self, timeout: float, prefix: str) -> str:
+        deadline = time.monotonic() + timeout
+        while True:
+            remaining = deadline - time.monotonic()
+            try:
+                line = self._lines.get(timeout=max(remaining, 0.001))
+            except queue.Empty:
+                raise ServerError(f"no {prefix.strip()!r} line from the server within {timeout:.0f}s") from None
+            if line is None:
+                raise ServerError(f"the server exited; its log is {self.log}:\n{self._log_tail()}")
+            if line.startswith(prefix):
+                return line
+
+    def _log_tail(self) -> str:
+        try:
+            return self.log.read_text()[-3000:]
+        except OSError:
+            return ""
+
+    def _wait_serving(self) -> None:
+        """Readiness comes from health, not sleeps: NOT_SERVING until the state is loaded."""
+        deadline = time.monotonic() + START_TIMEOUT
+        with grpc.insecure_channel(self.target) as channel:
+            stub = health_pb2_grpc.HealthStub(channel)
+            while True:
+                try:
+                    answer = stub.Check(health_pb2.HealthCheckRequest(), timeout=2)
+                    if answer.status == health_pb2.HealthCheckResponse.SERVING:
+                        return
+                except grpc.RpcError:
+                    pass
+                if time.monotonic() > deadline:
+                    raise ServerError(f"the server at {self.target} did not report SERVING")
+                time.sleep(0.05)
+
+    def call_counts(self, timeout: float = 10.0) -> CallCounts:
+        """Answers per method and status code since start-up (SIGUSR1, then its stdout line)."""
+        assert self.process is not None
+        self.process.send_signal(signal.SIGUSR1)
+        line = self._next_line(timeout, CALL_COUNTS)
+        counts: CallCounts = json.loads(line[len(CALL_COUNTS) :])
+        return counts
+
+    def cpu_seconds(self) -> float:
+        """User + system CPU time of the server process so far (all threads)."""
+        return process_cpu_seconds(self.pid)
+
+    def peak_rss_mb(self) -> float:
+        for line in Path(f"/proc/{self.pid}/status").read_text().splitlines():
+            if line.startswith("VmHWM:"):
+                return int(line.split()[1]) / 1024
+        return 0.0
+
+    def stop(self, timeout: float = 30.0) -> int | None:
+        """SIGTERM and wait (SIGKILL if it hangs); returns the exit code."""
+        if self.process is None:
+            return None
+        try:
+            if self.process.poll() is None:
+                self.process.send_signal(signal.SIGTERM)
+            try:
+                return self.process.wait(timeout=timeout)
+            except subprocess.TimeoutExpired:
+                self.process.kill()
+                return self.process.wait(timeout=10)
+        finally:
+            if self._log_file is not None:
+                self._log_file.close()
+                # At --log-level warning a healthy run logs nothing: keep only logs that say something.
+                if self.log.exists() and self.log.stat().st_size == 0:
+                    self.log.unlink()
+
+    def __enter__(self) -> BenchServer:
+        return self.start()
+
+    def __exit__(self, *exc: object) -> None:
+        self.stop()
+
+
+def process_cpu_seconds(pid: int) -> float:
+    """User + system CPU time of a process so far (all threads), from /proc/PID/stat.
+
+    Over a phase this tells whether the server's core was saturated (about
+    1.0 s per second) or the load generator was the limit.
+    """
+    fields = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
+    ticks = int(fields[11]) + int(fields[12])  # utime and stime: fields 14 and 15 of stat(5)
+    return ticks / os.sysconf("SC_CLK_TCK")
+
+
+def counts_delta(before: CallCounts, after: CallCounts) -> CallCounts:
+    """What happened between two call-count snapshots (methods and codes with a change only)."""
+    delta: CallCounts = {}
+    for method, codes in after.items():
+        for code, count in codes.items():
+            change = count - before.get(method, {}).get(code, 0)
+            if change:
+                delta.setdefault(method, {})[code] = change
+    return delta
+
+
+def non_ok(delta: CallCounts) -> dict[str, dict[str, int]]:
+    """The non-OK answers of a delta, by method and code."""
+    bad: dict[str, dict[str, int]] = {}
+    for method, codes in delta.items():
+        for code, count in codes.items():
+            if code != "OK":
+                bad.setdefault(method, {})[code] = count
+    return bad

@@ -1,0 +1,626 @@
+"""The benchmark scenarios and their order: one server process per catalogue size, phases on it.
+
+Per catalogue size (1,000 and 10,000 offers) one server starts on core 0
+with a fresh database; the synthetic tenant is loaded through the real
+client; then, on that same process:
+
+1. ceiling     h2load against grpc.health.v1.Health/Check (the aio servicer),
+2. decide-*    h2load against Decide with the same settings; ratio to (1),
+3. latency     h2load --rps at half of (2)'s maximum, percentiles from its log,
+4. outcomes    (1,000-offer process only) bench/loadgen.py: its own ceiling
+               against Health/Check, then RecordOutcome and RecordOutcomes.
+
+Around every phase the server's call counts (SIGUSR1) are read; the
+difference must equal the load generator's count of calls, all OK.
+"""
+
+from __future__ import annotations
+
+import argparse
+import functools
+import itertools
+import json
+import os
+import shlex
+import shutil
+import subprocess
+import sys
+import tempfile
+import time
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass
+from datetime import UTC, datetime
+from pathlib import Path
+from typing import Any
+
+from grpc_health.v1 import health_pb2
+
+from bench import h2load
+from bench.catalogue import SyntheticTenant, load_tenant
+from bench.report import RESULTS_DIR, Report, Row, machine, reached, table, write
+from bench.server_process import SERVER_CORE, BenchServer, CallCounts, counts_delta, non_ok
+
+SCENARIOS = ("ceiling", "decide-1k", "decide-10k", "latency", "outcomes")
+SMALL, LARGE = 1_000, 10_000
+REPO = Path(__file__).resolve().parent.parent
+HEALTH_PATH = "/grpc.health.v1.Health/Check"
+DECIDE_PATH = "/arbiter.v1.DecisionService/Decide"
+DECIDE_1K_TARGET, DECIDE_10K_TARGET = 0.7, 0.4
+P99_TARGET_MS = 10.0
+BULK_TARGET = 50_000.0
+SATURATED = 0.9  # server CPU seconds per second above which a throughput run saturated the server's core
+
+
+@dataclass(frozen=True)
+class Plan:
+    """What to run and for how long."""
+
+    scenarios: frozenset[str]
+    quick: bool
+    h2: h2load.H2loadSettings  # h2load settings, the same for every throughput run
+    throughput_s: float
+    latency_s: float
+    latency_sizes: tuple[int, ...]
+    warmup_requests: int
+    loadgen_warmup_s: float
+    loadgen_s: float
+    loadgen_channels: int
+    single_concurrency: int
+    bulk_concurrency: int
+    batch: int
+    customers: int
+    policies: int
+
+    def sizes(self) -> list[int]:
+        """The catalogue sizes that need a server process, small first.
+
+        Latency at 10,000 offers rides on the decide-10k server: it needs
+        that run's maximum anyway.
+        """
+        sizes = []
+        if self.scenarios & {"ceiling", "decide-1k", "latency", "outcomes"}:
+            sizes.append(SMALL)
+        if "decide-10k" in self.scenarios:
+            sizes.append(LARGE)
+        return sizes
+
+    @property
+    def needs_h2load(self) -> bool:
+        return bool(self.scenarios & {"ceiling", "decide-1k", "decide-10k", "latency"})
+
+    def settings(self) -> dict[str, Any]:
+        return {
+            "quick": self.quick,
+            "policies": self.policies,
+            "scenarios": sorted(self.scenarios),
+            "h2load": {
+                "args": " ".join(self.h2.args()),
+                "in_flight": self.h2.in_flight,
+                "warmup_requests": self.warmup_requests,
+            },
+            "durations": {"throughput_s": self.throughput_s, "latency_s": self.latency_s},
+            "latency_sizes": list(self.latency_sizes),
+            "loadgen": {
+                "warmup_s": self.loadgen_warmup_s,
+                "duration_s": self.loadgen_s,
+                "channels": self.loadgen_channels,
+                "single_concurrency": self.single_concurrency,
+                "bulk_concurrency": self.bulk_concurrency,
+                "batch": self.batch,
+            },
+            "customers_with_history": self.customers,
+            "cores": {"server": SERVER_CORE, "load": h2load.LOAD_CORE},
+        }
+
+
+class Run:
+    """One benchmark run: owns the report and the scratch directory."""
+
+    def __init__(self, plan: Plan, report: Report, scratch: Path, h2load_exe: str | None) -> None:
+        self.plan = plan
+        self.report = report
+        self.scratch = scratch
+        self.h2load_exe = h2load_exe
+        self.run_id = report.started_at.strftime("%Y%m%d%H%M%S")
+
+    # -- per server process ----------------------------------------------
+
+    def catalogue(self, size: int) -> None:
+        """Start a server for `size` offers, load the tenant, and run this size's phases."""
+        plan = self.plan
+        log = RESULTS_DIR / f"{self.report.started_at:%Y-%m-%d-%H%M%S}-server-n{size}.log"
+        log.parent.mkdir(parents=True, exist_ok=True)
+        with BenchServer(self.scratch / f"arbiter-n{size}.db", log) as server:
+            say(f"[n={size:,}] server pid {server.pid} on core {SERVER_CORE}, {server.target}")
+            needs_tenant = bool(plan.scenarios & {"decide-1k", "decide-10k", "latency", "outcomes"})
+            tenant: SyntheticTenant | None = None
+            if needs_tenant:
+                tenant = self._load(server, size)
+            # Every process measures its own ceiling: ratios compare calls on one process.
+            ceiling = self.ceiling(server, size) if plan.needs_h2load else 0.0
+            decide_max = None
+            if tenant is not None and self._wants_decide(size):
+                decide_max = self.decide(server, size, tenant, ceiling)
+            if tenant is not None and decide_max and "latency" in plan.scenarios and size in plan.latency_sizes:
+                self.latency(server, size, tenant, decide_max)
+            if tenant is not None and "outcomes" in plan.scenarios and size == SMALL:
+                self.outcomes(server, size, tenant)
+            self.report.phases.append(
+                {
+                    "phase": "server",
+                    "offers": size,
+                    "peak_rss_mb": server.peak_rss_mb(),
+                    "log": str(log.relative_to(REPO)),
+                }
+            )
+
+    def _wants_decide(self, size: int) -> bool:
+        scenarios = self.plan.scenarios
+        if size == SMALL:
+            # Latency runs at half the measured maximum, so it needs the maximum.
+            return "decide-1k" in scenarios or "latency" in scenarios
+        return "decide-10k" in scenarios
+
+    def _load(self, server: BenchServer, size: int) -> SyntheticTenant:
+        started = time.monotonic()
+        before = server.call_counts()
+        tenant = load_tenant(
+            server.target, f"bench-n{size}", size, customers=self.plan.customers, policies=self.plan.policies
+        )
+        elapsed = time.monotonic() - started
+        delta = counts_delta(before, server.call_counts())
+        self._check_non_ok(f"catalogue n={size}", delta)
+        info = {
+            "tenant": tenant.tenant,
+            "offers": len(tenant.offer_ids),
+            "create_s": elapsed,
+            "outcomes_recorded": tenant.outcomes_recorded,
+            "customers": tenant.customers,
+            "policies": self.plan.policies,
+            "decide_body": tenant.decide_body(),
+            "server_counts": delta,
+        }
+        self.report.catalogues.append(info)
+        say(
+            f"[n={size:,}] catalogue: {size:,} offers (8 categories with computed fields, "
+            f"{self.plan.policies} contact policies) and {tenant.outcomes_recorded:,} outcomes "
+            f"of {tenant.customers:,} customers in {elapsed:.1f} s"
+        )
+        return tenant
+
+    # -- h2load phases ---------------------------------------------------------
+
+    def _body(self, name: str, message: Any) -> Path:
+        path = self.scratch / f"{name}.bin"
+        path.write_bytes(h2load.grpc_frame(message))
+        return path
+
+    def ceiling(self, server: BenchServer, size: int) -> float:
+        call = h2load.GrpcCall(
+            f"http://{server.target}{HEALTH_PATH}", self._body("health", health_pb2.HealthCheckRequest())
+        )
+        phase = self._throughput(server, f"ceiling n={size}", call, method=None)
+        self.report.rows.append(
+            Row(
+                scenario=f"Ceiling: Health/Check, h2load (server of the {size:,}-offer run)",
+                offers=None,
+                throughput=phase["req_per_s"],
+                unit="req/s",
+                ratio=1.0,
+                non_ok=phase["non_ok"],
+                note=_saturation_note(phase),
+            )
+        )
+        rate: float = phase["req_per_s"]
+        return rate
+
+    def decide(self, server: BenchServer, size: int, tenant: SyntheticTenant, ceiling: float) -> float:
+        call = h2load.GrpcCall(
+            f"http://{server.target}{DECIDE_PATH}", self._body(f"decide-{size}", tenant.decide_request()), tenant.tenant
+        )
+        phase = self._throughput(server, f"decide n={size}", call, method="Decide")
+        rate: float = phase["req_per_s"]
+        ratio = rate / ceiling if ceiling else 0.0
+        note = _saturation_note(phase)
+        target = DECIDE_1K_TARGET if size == SMALL else DECIDE_10K_TARGET
+        self.report.rows.append(
+            Row(
+                scenario="Decide throughput, h2load",
+                offers=size,
+                throughput=rate,
+                unit="req/s",
+                ratio=ratio,
+                non_ok=phase["non_ok"],
+                target=f"≥ {target}× ceiling",
+                met=ratio >= target and phase["non_ok"] == 0,
+                note=note,
+            )
+        )
+        return rate
+
+    def latency(self, server: BenchServer, size: int, tenant: SyntheticTenant, decide_max: float) -> None:
+        plan = self.plan
+        rate = decide_max / 2
+        call = h2load.GrpcCall(
+            f"http://{server.target}{DECIDE_PATH}", self._body(f"decide-{size}", tenant.decide_request()), tenant.tenant
+        )
+        # Paced settings, not the throughput ones: h2load's pacing sends bursts otherwise.
+        paced = h2load.H2loadSettings.paced(rate)
+        requests = max(paced.clients, round(rate * plan.latency_s))
+        log_file = self.scratch / f"latency-{size}.log"
+        before = server.call_counts()
+        cpu = server.cpu_seconds()
+        result = h2load.run(
+            self._exe(),
+            call,
+            paced,
+            requests=requests,
+            rps_total=rate,
+            log_file=log_file,
+            timeout=plan.latency_s * 3 + 60,
+        )
+        cpu = server.cpu_seconds() - cpu
+        delta = counts_delta(before, server.call_counts())
+        bad = self._verify(f"latency n={size}", "Decide", result.total, delta, result.problems)
+        lat = result.latencies_ms
+        p50, p99 = h2load.percentile(lat, 50), h2load.percentile(lat, 99)
+        gaps = _interarrival(log_file)
+        note = ""
+        if gaps["p50"] < 0.25 * 1e6 / rate:
+            # Calls came in bursts after all: h2load itself was held up (a busy load core?).
+            note = (
+                f"pacing did not hold: median gap between calls {gaps['p50']:.0f} µs, "
+                f"expected {1e6 / rate:.0f} µs (is something else running on core {h2load.LOAD_CORE}?)"
+            )
+            say(f"!!! latency n={size}: {note}")
+        self.report.phases.append(
+            {
+                "phase": f"latency n={size}",
+                "command": shlex.join(result.command),
+                "target_rps": rate,
+                "h2load_args": " ".join(paced.args()),
+                "achieved_rps": result.req_per_s,
+                "requests": result.total,
+                "samples": len(lat),
+                "p50_ms": p50,
+                "p90_ms": h2load.percentile(lat, 90),
+                "p99_ms": p99,
+                "p999_ms": h2load.percentile(lat, 99.9),
+                "max_ms": max(lat, default=0.0),
+                "interarrival_us": gaps,
+                "server_cpu_util": cpu / result.elapsed_s if result.elapsed_s else None,
+                "server_counts": delta,
+                "non_ok": bad,
+            }
+        )
+        say(
+            f"[n={size:,}] Decide latency at {rate:,.0f} req/s (half of max): p50 {p50:.2f} ms, p99 {p99:.2f} ms "
+            f"over {len(lat):,} calls (achieved {result.req_per_s:,.0f} req/s, server CPU "
+            f"{_pct(cpu, result.elapsed_s)})"
+        )
+        self.report.rows.append(
+            Row(
+                scenario=f"Decide latency at {rate:,.0f} req/s (½ max), h2load --rps",
+                offers=size,
+                throughput=result.req_per_s,
+                unit="req/s",
+                p50_ms=p50,
+                p99_ms=p99,
+                non_ok=bad,
+                target=f"p99 ≤ {P99_TARGET_MS:g} ms",
+                met=p99 <= P99_TARGET_MS and bad == 0,
+                note=note,
+            )
+        )
+
+    def _throughput(self, server: BenchServer, name: str, call: h2load.GrpcCall, method: str | None) -> dict[str, Any]:
+        """A warm-up, then exactly rate × duration requests; the server's counts must match both."""
+        plan = self.plan
+        before = server.call_counts()
+        warm = h2load.run(self._exe(), call, plan.h2, requests=plan.warmup_requests, timeout=120)
+        requests = max(plan.h2.in_flight * 4, round(warm.req_per_s * plan.throughput_s))
+        cpu = server.cpu_seconds()
+        main = h2load.run(self._exe(), call, plan.h2, requests=requests, timeout=plan.throughput_s * 4 + 60)
+        cpu = server.cpu_seconds() - cpu
+        delta = counts_delta(before, server.call_counts())
+        bad = self._verify(name, method, warm.total + main.total, delta, warm.problems + main.problems)
+        phase = {
+            "phase": name,
+            "command": shlex.join(main.command),
+            "warmup_requests": warm.total,
+            "warmup_req_per_s": warm.req_per_s,
+            "requests": main.total,
+            "elapsed_s": main.elapsed_s,
+            "req_per_s": main.req_per_s,
+            "server_cpu_util": cpu / main.elapsed_s if main.elapsed_s else None,
+            "server_counts": delta,
+            "non_ok": bad,
+            "h2load_output": main.output,
+        }
+        self.report.phases.append(phase)
+        say(
+            f"[{name}] {main.req_per_s:,.0f} req/s over {main.total:,} calls in {main.elapsed_s:.1f} s "
+            f"(server CPU {_pct(cpu, main.elapsed_s)}, non-OK {bad})"
+        )
+        return phase
+
+    def _verify(self, name: str, method: str | None, sent: int, delta: CallCounts, problems: int) -> int:
+        """Calls of a phase not confirmed OK: non-OK answers, non-2xx responses, or calls the server missed."""
+        bad = self._check_non_ok(name, delta) + problems
+        if problems:
+            self.report.failures.append(f"{name}: {problems} requests were not HTTP 2xx answers (h2load)")
+        if method is not None:
+            ok = delta.get(method, {}).get("OK", 0)
+            if ok != sent:
+                self.report.failures.append(f"{name}: sent {sent:,} {method} calls but the server answered {ok:,} OK")
+                bad = max(bad, sent - ok)
+        return bad
+
+    def _check_non_ok(self, name: str, delta: CallCounts) -> int:
+        bad = non_ok(delta)
+        count = sum(n for codes in bad.values() for n in codes.values())
+        if count:
+            self.report.failures.append(f"{name}: the server answered non-OK statuses {json.dumps(bad)}")
+            say(f"!!! {name}: NON-OK ANSWERS {json.dumps(bad)}")
+        return count
+
+    def _exe(self) -> str:
+        assert self.h2load_exe is not None, "h2load is needed for this scenario"
+        return self.h2load_exe
+
+    # -- the outcome generator -----------------------------------------------------
+
+    def outcomes(self, server: BenchServer, size: int, tenant: SyntheticTenant) -> None:
+        plan = self.plan
+        offer_file = self.scratch / f"offers-{size}.json"
+        offer_file.write_text(json.dumps(tenant.offer_ids))
+        ceiling = self._loadgen(server, tenant, offer_file, "health", plan.single_concurrency, method=None)
+        self.report.rows.append(
+            Row(
+                scenario="Ceiling: Health/Check, bench/loadgen.py",
+                offers=None,
+                throughput=ceiling["calls_per_s"],
+                unit="calls/s",
+                ratio=1.0,
+                non_ok=ceiling["non_ok"],
+            )
+        )
+        single = self._loadgen(server, tenant, offer_file, "outcome", plan.single_concurrency, method="RecordOutcome")
+        self.report.rows.append(
+            Row(
+                scenario="RecordOutcome (1 per call), bench/loadgen.py",
+                offers=size,
+                throughput=single["items_per_s"],
+                unit="outcomes/s",
+                ratio=single["calls_per_s"] / ceiling["calls_per_s"] if ceiling["calls_per_s"] else None,
+                non_ok=single["non_ok"],
+            )
+        )
+        bulk = self._loadgen(server, tenant, offer_file, "outcomes", plan.bulk_concurrency, method="RecordOutcomes")
+        rate = bulk["items_per_s"]
+        self.report.rows.append(
+            Row(
+                scenario=f"RecordOutcomes ({plan.batch:,} per call), bench/loadgen.py",
+                offers=size,
+                throughput=rate,
+                unit="outcomes/s",
+                non_ok=bulk["non_ok"],
+                target=f"≥ {BULK_TARGET:,.0f} outcomes/s",
+                met=rate >= BULK_TARGET and bulk["non_ok"] == 0,
+                note=f"{bulk['calls_per_s']:.1f} calls/s, call p50 {bulk['p50_ms']:.0f} ms",
+            )
+        )
+
+    def _loadgen(
+        self,
+        server: BenchServer,
+        tenant: SyntheticTenant,
+        offer_file: Path,
+        mode: str,
+        concurrency: int,
+        method: str | None,
+    ) -> dict[str, Any]:
+        plan = self.plan
+        command = [
+            "taskset",
+            "-c",
+            h2load.LOAD_CORE,
+            sys.executable,
+            "-m",
+            "bench.loadgen",
+            "--target",
+            server.target,
+            "--tenant",
+            tenant.tenant,
+            "--mode",
+            mode,
+            "--duration",
+            f"{plan.loadgen_s:g}",
+            "--warmup",
+            f"{plan.loadgen_warmup_s:g}",
+            "--concurrency",
+            str(concurrency),
+            "--channels",
+            str(plan.loadgen_channels),
+            "--batch",
+            str(plan.batch),
+            "--offer-ids",
+            str(offer_file),
+            # Unique per run and mode: a repeated key would be a duplicate, not a new outcome.
+            "--key-prefix",
+            f"bench-{self.run_id}-{mode}",
+            "--server-pid",
+            str(server.pid),
+        ]
+        name = f"loadgen {mode} n={len(tenant.offer_ids)}"
+        before = server.call_counts()
+        timeout = plan.loadgen_warmup_s + plan.loadgen_s + 180
+        done = subprocess.run(command, cwd=REPO, capture_output=True, text=True, timeout=timeout, check=False)
+        delta = counts_delta(before, server.call_counts())
+        if not done.stdout.strip():
+            raise RuntimeError(f"{name} printed nothing (exit {done.returncode}):\n{done.stderr[-3000:]}")
+        result: dict[str, Any] = json.loads(done.stdout.strip().splitlines()[-1])
+        client_bad = sum(n for code, n in result["codes"].items() if code != "OK")
+        if client_bad:
+            self.report.failures.append(f"{name}: the generator saw non-OK statuses {json.dumps(result['codes'])}")
+            say(f"!!! {name}: NON-OK ANSWERS {json.dumps(result['codes'])}")
+        if result["duplicates"]:
+            self.report.failures.append(f"{name}: {result['duplicates']} outcomes answered DUPLICATE (keys are unique)")
+        if result["not_serving"]:
+            self.report.failures.append(f"{name}: {result['not_serving']} health answers were not SERVING")
+        server_bad = self._check_non_ok(name, delta)
+        missed = 0
+        if method is not None:
+            ok = delta.get(method, {}).get("OK", 0)
+            missed = abs(result["calls"] - ok)
+            if missed:
+                self.report.failures.append(
+                    f"{name}: the generator made {result['calls']:,} calls, the server answered {ok:,} OK"
+                )
+        result["non_ok"] = max(client_bad, server_bad, missed) + result["duplicates"] + result["not_serving"]
+        result["server_counts"] = delta
+        result["command"] = shlex.join(command)
+        self.report.phases.append({"phase": name, **result})
+        say(
+            f"[{name}] {result['items_per_s']:,.0f} {'outcomes' if mode != 'health' else 'calls'}/s "
+            f"({result['calls_per_s']:,.1f} calls/s, call p50 {result['p50_ms']:.1f} ms, "
+            f"p99 {result['p99_ms']:.1f} ms, server CPU {result['server_cpu_util'] or 0:.0%}, "
+            f"non-OK {result['non_ok']})"
+        )
+        return result
+
+
+def _interarrival(log_file: Path) -> dict[str, float]:
+    """Percentiles of the gaps between request starts: evidence of how evenly h2load paced the calls."""
+    starts = sorted(int(line.split("\t", 1)[0]) for line in log_file.read_text().splitlines() if line)
+    gaps = [float(b - a) for a, b in itertools.pairwise(starts)]
+    return {f"p{p}": h2load.percentile(gaps, p) for p in (10, 50, 90)}
+
+
+def _saturation_note(phase: dict[str, Any]) -> str:
+    """A warning when the server's core was not busy all the time: then the load, not the server, was the limit."""
+    util = phase.get("server_cpu_util")
+    if util is None or util >= SATURATED:
+        return ""
+    return f"server CPU only {util:.0%} busy: the load generator or the machine limited this run"
+
+
+def _pct(cpu: float, elapsed: float) -> str:
+    return f"{cpu / elapsed:.0%}" if elapsed else "?"
+
+
+def say(message: str) -> None:
+    print(message, flush=True)
+
+
+def _parser() -> argparse.ArgumentParser:
+    parser = argparse.ArgumentParser(
+        prog="bench/run.py",
+        description="Arbiter's benchmark: empty-RPC ceiling, Decide throughput and latency, outcome throughput.",
+    )
+    parser.add_argument(
+        "--scenarios",
+        default=",".join(SCENARIOS),
+        help=f"comma-separated subset of {','.join(SCENARIOS)} (default: all)",
+    )
+    parser.add_argument("--quick", action="store_true", help="short runs (a smoke test; numbers are rough)")
+    parser.add_argument("--duration", type=float, help="seconds per measured throughput run (default 10, quick 3)")
+    parser.add_argument("--clients", type=int, default=4, help="h2load -c (default %(default)s)")
+    parser.add_argument("--streams", type=int, default=16, help="h2load -m (default %(default)s)")
+    parser.add_argument("--keep-temp", action="store_true", help="keep the databases and h2load logs")
+    parser.add_argument(
+        "--policies",
+        type=int,
+        default=20,
+        help="active contact policies of mixed types in the tenant (default %(default)s; 0 for none)",
+    )
+    return parser
+
+
+def make_plan(args: argparse.Namespace) -> Plan:
+    scenarios = frozenset(s.strip() for s in args.scenarios.split(",") if s.strip())
+    unknown = scenarios - set(SCENARIOS)
+    if unknown or not scenarios:
+        raise SystemExit(f"bench/run.py: unknown scenarios {sorted(unknown)}; choose from {', '.join(SCENARIOS)}")
+    quick = bool(args.quick)
+    duration = args.duration or (3.0 if quick else 10.0)
+    return Plan(
+        scenarios=scenarios,
+        quick=quick,
+        h2=h2load.H2loadSettings(clients=args.clients, streams=args.streams),
+        throughput_s=duration,
+        latency_s=duration,
+        # At 10,000 offers too when there is time for it.
+        latency_sizes=(SMALL,) if quick else (SMALL, LARGE),
+        warmup_requests=500 if quick else 1_500,
+        loadgen_warmup_s=1.0 if quick else 2.0,
+        loadgen_s=duration if quick else 8.0,
+        loadgen_channels=4,
+        single_concurrency=64,
+        bulk_concurrency=8,
+        batch=1_000,
+        customers=1_000 if quick else 5_000,
+        policies=args.policies,
+    )
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    args = _parser().parse_args(argv)
+    plan = make_plan(args)
+    if (os.cpu_count() or 1) < 2:
+        print("bench/run.py: needs at least 2 cores (server on core 0, load on core 1)", file=sys.stderr)
+        return 2
+    # This process (catalogue loading, SIGUSR1 bookkeeping) and every child
+    # it starts without taskset stay off the server's core.
+    os.sched_setaffinity(0, {int(h2load.LOAD_CORE)})
+    h2load_exe = None
+    if plan.needs_h2load:
+        try:
+            h2load_exe = h2load.ensure_h2load()
+        except h2load.H2loadError as exc:
+            print(f"bench/run.py: {exc}", file=sys.stderr)
+            return 2
+    started = datetime.now(UTC)
+    command = shlex.join([".venv/bin/python", "bench/run.py", *(argv if argv is not None else sys.argv[1:])])
+    report = Report(started_at=started, command=command, settings=plan.settings())
+    say(f"Arbiter benchmark: {report.settings['scenarios']} on {_machine_line()}")
+    clock = time.monotonic()
+    scratch = Path(tempfile.mkdtemp(prefix="arbiter-bench-"))
+    try:
+        run = Run(plan, report, scratch, h2load_exe)
+        for size in plan.sizes():
+            _guard(report, f"n={size}", functools.partial(run.catalogue, size))
+    finally:
+        if args.keep_temp:
+            say(f"scratch files kept in {scratch}")
+        else:
+            shutil.rmtree(scratch, ignore_errors=True)
+    report.finished_at = datetime.now(UTC)
+    report.settings["elapsed_s"] = round(time.monotonic() - clock, 1)
+    raw, latest = write(report)
+    print()
+    print(table(report.rows))
+    print()
+    for row in report.missed():
+        say(f"target missed: {row.scenario} (n={row.offers}): reached {reached(row)}, target {row.target}")
+    if report.failures:
+        say("")
+        say("!!! FAILED CALLS OR COUNT MISMATCHES — the numbers above are not valid:")
+        for failure in report.failures:
+            say(f"!!!   {failure}")
+    say(f"\nwrote {raw.relative_to(REPO)} and {latest.relative_to(REPO)} in {report.settings['elapsed_s']:.0f} s")
+    return 0 if report.ok else 1
+
+
+def _guard(report: Report, name: str, step: Callable[[], None]) -> None:
+    """Run one server's phases; a crash there is reported and fails the run, the rest still runs."""
+    try:
+        step()
+    except Exception as exc:
+        report.failures.append(f"{name}: {type(exc).__name__}: {exc}")
+        say(f"!!! {name} failed: {type(exc).__name__}: {exc}")
+
+
+def _machine_line() -> str:
+    info = machine()
+    return f"{info['cpu']}, {info['cores']} cores"
