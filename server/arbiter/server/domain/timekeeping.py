@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import functools
 import re
-from datetime import UTC, datetime, timedelta
+from datetime import UTC, datetime, time, timedelta
 from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
 _HHMM = re.compile(r"^([01]\d|2[0-3]):([0-5]\d)$")
@@ -40,8 +40,30 @@ def from_epoch_micros(micros: int) -> datetime:
     return _EPOCH + timedelta(microseconds=micros)
 
 
+# zone key -> (first instant, instant after the last, day ordinal) of the local day last asked for
+_DAY_SPANS: dict[str, tuple[int, int, int]] = {}
+
+
 def local_day(moment_micros: int, zone: ZoneInfo) -> int:
-    """The local calendar day containing an instant, as a proleptic ordinal (date.toordinal())."""
+    """The local calendar day containing an instant, as a proleptic ordinal (date.toordinal()).
+
+    Remembers the span of the last day per zone: most instants asked about
+    (now, and outcomes that just happened) fall in it.
+    """
+    span = _DAY_SPANS.get(zone.key)
+    if span is not None and span[0] <= moment_micros < span[1]:
+        return span[2]
+    day = from_epoch_micros(moment_micros).astimezone(zone).date()
+    start = to_epoch_micros(datetime.combine(day, time(), tzinfo=zone))
+    end = to_epoch_micros(datetime.combine(day + timedelta(days=1), time(), tzinfo=zone))
+    # Where midnight is skipped or repeated (a DST change at midnight) the span
+    # computed from wall-clock midnights can be off: remember it only if it holds.
+    if start <= moment_micros < end and _day_of(start, zone) == day.toordinal() == _day_of(end - 1, zone):
+        _DAY_SPANS[zone.key] = (start, end, day.toordinal())
+    return day.toordinal()
+
+
+def _day_of(moment_micros: int, zone: ZoneInfo) -> int:
     return from_epoch_micros(moment_micros).astimezone(zone).date().toordinal()
 
 

@@ -11,7 +11,7 @@ from sqlite_utils import Database
 
 from ..domain.customer_history import HistoryEvent
 from ..domain.errors import InvalidArgument, NotFound, ViolationCollector
-from ..domain.ids import new_id
+from ..domain.ids import new_fast_id
 from ..domain.offers import Offer
 from ..domain.outcomes import (
     MAX_BULK_OUTCOMES,
@@ -132,7 +132,7 @@ class OutcomeStore:
             model: dict[tuple[str, str], list[int]] = {}
             for item in prepared:
                 o = item.input
-                outcome_id = new_id(OUTCOME_PREFIX)
+                outcome_id = new_fast_id(OUTCOME_PREFIX)
                 row = conn.execute(
                     "INSERT INTO outcomes (id, tenant, idempotency_key, customer_id, offer_id, type, decision_id, "
                     "channel, occurred_us, recorded_us) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?) "

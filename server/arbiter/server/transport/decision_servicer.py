@@ -12,7 +12,7 @@ from ..domain.decisions import DecisionRequest, effective_limit, validate_decisi
 from ..domain.errors import ViolationCollector
 from ..domain.offers import from_micros
 from ..domain.outcomes import OutcomeInput, OutcomeRecord, OutcomeType
-from ..domain.timekeeping import from_epoch_micros, to_epoch_micros, utc_now_us
+from ..domain.timekeeping import to_epoch_micros, utc_now_us
 from ..storage.decision_runner import DecisionRunner
 from ..storage.outcome_store import OutcomeStore
 from .context import tenant_of
@@ -192,4 +192,4 @@ def _outcome_input(message: decisions_pb2.Outcome, v: ViolationCollector, prefix
 def _fill_result(out: decisions_pb2.OutcomeResult, record: OutcomeRecord) -> None:
     out.outcome_id = record.outcome_id
     out.status = decisions_pb2.OUTCOME_STATUS_DUPLICATE if record.duplicate else decisions_pb2.OUTCOME_STATUS_RECORDED
-    out.recorded_at.FromDatetime(from_epoch_micros(record.recorded_us))
+    out.recorded_at.FromMicroseconds(record.recorded_us)
