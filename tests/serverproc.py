@@ -20,7 +20,10 @@ START_TIMEOUT = 30.0
 class ServerProcess:
     """One `python -m arbiter.server` process bound to 127.0.0.1 on a free port."""
 
-    def __init__(self, db: Path, extra_args: Sequence[str] = (), env: dict[str, str] | None = None) -> None:
+    def __init__(
+        self, db: Path, extra_args: Sequence[str] = (), env: dict[str, str] | None = None, *, auth: bool = False
+    ) -> None:
+        """A server on `db`; without `auth` it runs --insecure-no-auth (tenants from x-tenant-id)."""
         self.db = db
         self.args = [
             sys.executable,
@@ -32,6 +35,7 @@ class ServerProcess:
             str(db),
             "--log-level",
             "warning",
+            *(() if auth else ("--insecure-no-auth",)),
             *extra_args,
         ]
         self.env = {**os.environ, **(env or {})}
@@ -63,9 +67,13 @@ class ServerProcess:
             self.stderr_lines.append(line)
 
     def health(self, service: str = "", timeout: float = 2.0) -> int:
-        with grpc.insecure_channel(self.target) as channel:
+        with self.channel() as channel:
             stub = health_pb2_grpc.HealthStub(channel)
             return stub.Check(health_pb2.HealthCheckRequest(service=service), timeout=timeout).status
+
+    def channel(self) -> grpc.Channel:
+        """A plain channel to the server (override for TLS)."""
+        return grpc.insecure_channel(self.target)
 
     def wait_serving(self, timeout: float = START_TIMEOUT) -> None:
         deadline = time.monotonic() + timeout

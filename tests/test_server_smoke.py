@@ -27,14 +27,27 @@ def test_reflection_lists_the_offer_service(server: ServerProcess) -> None:
     assert "grpc.health.v1.Health" in names
 
 
-def test_non_loopback_address_is_refused_with_a_reason(tmp_path: Path) -> None:
+def _refused(tmp_path: Path, *args: str) -> subprocess.CompletedProcess[str]:
+    db = tmp_path / "x.db"
     result = subprocess.run(
-        [sys.executable, "-m", "arbiter.server", "--address", "0.0.0.0:0", "--db", str(tmp_path / "x.db")],
+        [sys.executable, "-m", "arbiter.server", "--db", str(db), *args],
         capture_output=True,
         text=True,
         timeout=60,
         check=False,
     )
     assert result.returncode == 2
-    assert "refusing to listen on 0.0.0.0:0" in result.stderr
-    assert not (tmp_path / "x.db").exists()
+    assert not db.exists()  # refused before touching anything
+    return result
+
+
+def test_no_auth_is_refused_on_a_non_loopback_address(tmp_path: Path) -> None:
+    result = _refused(tmp_path, "--address", "0.0.0.0:0", "--insecure-no-auth")
+    assert "refusing to listen on 0.0.0.0:0 with --insecure-no-auth" in result.stderr
+
+
+def test_half_a_tls_configuration_is_refused(tmp_path: Path) -> None:
+    cert = tmp_path / "cert.pem"
+    cert.write_text("not really a certificate")
+    result = _refused(tmp_path, "--address", "127.0.0.1:0", "--tls-cert", str(cert))
+    assert "--tls-cert and --tls-key go together" in result.stderr

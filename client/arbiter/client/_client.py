@@ -11,6 +11,8 @@ from google.protobuf import field_mask_pb2, json_format, struct_pb2, timestamp_p
 from google.protobuf.message import Message
 
 from arbiter.v1 import (
+    api_keys_pb2,
+    api_keys_pb2_grpc,
     catalog_pb2,
     catalog_pb2_grpc,
     contact_policies_pb2,
@@ -47,16 +49,28 @@ class Client:
     it) and raises an `ArbiterError` subclass when it fails. Use it as a
     context manager, or call `close()`.
 
-        with Client("127.0.0.1:50051", tenant="acme") as arbiter:
+        with Client("127.0.0.1:50051", api_key="arb_…") as arbiter:
             offer = arbiter.create_offer({"name": "Gold card", "priority": "high"})
+
+    `api_key` authenticates every call (its tenant is the call's tenant);
+    `tenant` names the tenant instead, for servers run with
+    --insecure-no-auth. TLS: pass `root_certificates` (PEM bytes of the CA
+    that signed the server's certificate; None uses the system's roots when
+    `tls` is true), and for mutual TLS `private_key` and `certificate_chain`;
+    or pass ready-made `credentials`.
     """
 
     def __init__(
         self,
         target: str = DEFAULT_TARGET,
         *,
+        api_key: str | None = None,
         tenant: str | None = None,
         timeout: float = DEFAULT_TIMEOUT,
+        tls: bool = False,
+        root_certificates: bytes | None = None,
+        private_key: bytes | None = None,
+        certificate_chain: bytes | None = None,
         credentials: grpc.ChannelCredentials | None = None,
         metadata: Sequence[tuple[str, str]] = (),
         options: Sequence[tuple[str, Any]] = (),
@@ -64,6 +78,10 @@ class Client:
         self.target = target
         self.timeout = timeout
         self._metadata = tuple(metadata) + ((("x-tenant-id", tenant),) if tenant else ())
+        if api_key:
+            self._metadata += (("authorization", f"Bearer {api_key}"),)
+        if credentials is None and (tls or root_certificates or private_key or certificate_chain):
+            credentials = grpc.ssl_channel_credentials(root_certificates, private_key, certificate_chain)
         if credentials is None:
             self._channel = grpc.insecure_channel(target, options=list(options))
         else:
@@ -73,6 +91,7 @@ class Client:
         self.tenants = tenants_pb2_grpc.TenantServiceStub(self._channel)
         self.catalog = catalog_pb2_grpc.CatalogServiceStub(self._channel)
         self.policies = contact_policies_pb2_grpc.ContactPolicyServiceStub(self._channel)
+        self.keys = api_keys_pb2_grpc.ApiKeyServiceStub(self._channel)
 
     def __enter__(self) -> Client:
         return self
@@ -364,6 +383,36 @@ class Client:
     def delete_contact_policy(self, policy_id: str, *, timeout: float | None = None) -> None:
         request = contact_policies_pb2.DeleteContactPolicyRequest(id=policy_id)
         self._call(self.policies.DeleteContactPolicy, request, timeout)
+
+    # -- ApiKeyService ----------------------------------------------------
+
+    def create_api_key(
+        self,
+        role: str | int,
+        *,
+        name: str = "",
+        expires_at: datetime | None = None,
+        timeout: float | None = None,
+    ) -> api_keys_pb2.CreateApiKeyResponse:
+        """Create a key for this client's tenant ("admin", "editor" or "decide"); the response holds its secret."""
+        if isinstance(role, str):
+            role = api_keys_pb2.Role.Value("ROLE_" + role.upper().removeprefix("ROLE_"))
+        key = api_keys_pb2.ApiKey(name=name, role=cast(api_keys_pb2.Role, role))
+        if expires_at is not None:
+            key.expires_at.CopyFrom(_timestamp(expires_at))
+        return self._call(self.keys.CreateApiKey, api_keys_pb2.CreateApiKeyRequest(api_key=key), timeout)
+
+    def get_api_key(self, key_id: str, *, timeout: float | None = None) -> api_keys_pb2.ApiKey:
+        return self._call(self.keys.GetApiKey, api_keys_pb2.GetApiKeyRequest(id=key_id), timeout).api_key
+
+    def list_api_keys(
+        self, *, page_size: int = 0, page_token: str = "", timeout: float | None = None
+    ) -> api_keys_pb2.ListApiKeysResponse:
+        request = api_keys_pb2.ListApiKeysRequest(page_size=page_size, page_token=page_token)
+        return self._call(self.keys.ListApiKeys, request, timeout)
+
+    def revoke_api_key(self, key_id: str, *, timeout: float | None = None) -> api_keys_pb2.ApiKey:
+        return self._call(self.keys.RevokeApiKey, api_keys_pb2.RevokeApiKeyRequest(id=key_id), timeout).api_key
 
 
 def _policy(value: PolicyLike) -> contact_policies_pb2.ContactPolicy:

@@ -11,7 +11,7 @@ import sys
 from collections.abc import Sequence
 
 from .app import build_application
-from .config import Config, ConfigError, load_config, split_address
+from .config import Config, ConfigError, is_loopback, load_config, split_address
 from .transport.errors import CALL_COUNTS
 
 log = logging.getLogger("arbiter.server")
@@ -36,6 +36,12 @@ async def serve(config: Config) -> None:
     gc.collect()
     gc.freeze()
     host, _ = split_address(config.address)
+    if app.demo_key is not None:
+        print(f"demo admin API key for tenant 'default' (new each start): {app.demo_key}", flush=True)
+    if config.insecure_no_auth:
+        log.warning("authentication is OFF (--insecure-no-auth): every caller acts for the tenant it names")
+    elif config.tls_cert is None and not is_loopback(host):
+        log.warning("serving %s without TLS: API keys cross the network in clear text", config.address)
     # One machine-readable line on stdout: tools (and tests) read the bound port here.
     print(f"arbiter listening on {host}:{app.port}", flush=True)
     log.info("serving on %s:%d (database %s)", host, app.port, config.db)
@@ -54,8 +60,13 @@ def print_call_counts() -> None:
 
 
 def main(argv: Sequence[str] | None = None) -> int:
+    args = list(sys.argv[1:] if argv is None else argv)
+    if args[:1] == ["keys"]:
+        from .keys_cli import keys_main
+
+        return keys_main(args[1:])
     try:
-        config = load_config(argv)
+        config = load_config(args)
     except ConfigError as exc:
         print(f"arbiter: {exc}", file=sys.stderr)
         return 2

@@ -204,3 +204,35 @@ def m005_outcomes_by_customer_offer(db: Database) -> None:
     """
     db.execute("CREATE INDEX outcomes_by_customer_offer ON outcomes (tenant, customer_id, offer_id, type)")
     db.execute("DROP INDEX outcomes_by_customer")
+
+
+@migrations()
+def m006_api_keys(db: Database) -> None:
+    """API keys (hashed), and a version that every change to them bumps.
+
+    The server watches the version (cheaply, see ApiKeyRepository) so that
+    keys created or revoked by another process, such as the keys CLI, take
+    effect on the next call.
+    """
+    db.execute(
+        """
+        CREATE TABLE api_keys (
+            id TEXT PRIMARY KEY,
+            tenant TEXT NOT NULL,
+            name TEXT NOT NULL,
+            role TEXT NOT NULL,
+            secret_sha256 TEXT NOT NULL,
+            created_us INTEGER NOT NULL,
+            expires_us INTEGER,
+            revoked_us INTEGER
+        ) WITHOUT ROWID
+        """
+    )
+    db.execute("CREATE INDEX api_keys_by_creation ON api_keys (tenant, created_us, id)")
+    db.execute("CREATE TABLE api_key_changes (version INTEGER NOT NULL)")
+    db.execute("INSERT INTO api_key_changes (version) VALUES (0)")
+    for event in ("INSERT", "UPDATE", "DELETE"):
+        db.execute(
+            f"CREATE TRIGGER api_keys_{event.lower()} AFTER {event} ON api_keys "
+            "BEGIN UPDATE api_key_changes SET version = version + 1; END"
+        )

@@ -6,10 +6,12 @@ import grpc
 
 from arbiter.v1 import catalog_pb2, catalog_pb2_grpc
 
+from ..domain.access import Permission
 from ..domain.catalog import count_nonconforming
 from ..domain.errors import ViolationCollector
 from ..storage.catalog_repository import CatalogRepository
 from ..storage.offer_cache import OfferCache
+from .access import AccessControl
 from .catalog_messages import (
     category_from_proto,
     category_status_from_proto,
@@ -28,11 +30,12 @@ def _mask(request: catalog_pb2.UpdateCategoryRequest | catalog_pb2.UpdateSubCate
 class CatalogServicer(catalog_pb2_grpc.CatalogServiceServicer):
     """The calling tenant's business hierarchy."""
 
-    def __init__(self, catalog: CatalogRepository, offers: OfferCache) -> None:
+    def __init__(self, access: AccessControl, catalog: CatalogRepository, offers: OfferCache) -> None:
+        self.access = access
         self._catalog = catalog
         self._offers = offers
 
-    @rpc
+    @rpc(Permission.CATALOG_WRITE)
     async def CreateCategory(
         self, request: catalog_pb2.CreateCategoryRequest, context: grpc.aio.ServicerContext
     ) -> catalog_pb2.CreateCategoryResponse:
@@ -43,14 +46,14 @@ class CatalogServicer(catalog_pb2_grpc.CatalogServiceServicer):
         category = await self._catalog.create_category(tenant, draft, request.category_id)
         return catalog_pb2.CreateCategoryResponse(category=category_to_proto(category))
 
-    @rpc
+    @rpc(Permission.CATALOG_READ)
     async def GetCategory(
         self, request: catalog_pb2.GetCategoryRequest, context: grpc.aio.ServicerContext
     ) -> catalog_pb2.GetCategoryResponse:
         category = self._catalog.get_category(tenant_of(context), request.id)
         return catalog_pb2.GetCategoryResponse(category=category_to_proto(category))
 
-    @rpc
+    @rpc(Permission.CATALOG_READ)
     async def ListCategories(
         self, request: catalog_pb2.ListCategoriesRequest, context: grpc.aio.ServicerContext
     ) -> catalog_pb2.ListCategoriesResponse:
@@ -63,7 +66,7 @@ class CatalogServicer(catalog_pb2_grpc.CatalogServiceServicer):
             categories=[category_to_proto(c) for c in categories], next_page_token=token
         )
 
-    @rpc
+    @rpc(Permission.CATALOG_WRITE)
     async def UpdateCategory(
         self, request: catalog_pb2.UpdateCategoryRequest, context: grpc.aio.ServicerContext
     ) -> catalog_pb2.UpdateCategoryResponse:
@@ -78,14 +81,14 @@ class CatalogServicer(catalog_pb2_grpc.CatalogServiceServicer):
             category=category_to_proto(category), nonconforming_offers=count_nonconforming(category, offers)
         )
 
-    @rpc
+    @rpc(Permission.CATALOG_WRITE)
     async def DeleteCategory(
         self, request: catalog_pb2.DeleteCategoryRequest, context: grpc.aio.ServicerContext
     ) -> catalog_pb2.DeleteCategoryResponse:
         await self._catalog.delete_category(tenant_of(context), request.id)
         return catalog_pb2.DeleteCategoryResponse()
 
-    @rpc
+    @rpc(Permission.CATALOG_WRITE)
     async def CreateSubCategory(
         self, request: catalog_pb2.CreateSubCategoryRequest, context: grpc.aio.ServicerContext
     ) -> catalog_pb2.CreateSubCategoryResponse:
@@ -95,14 +98,14 @@ class CatalogServicer(catalog_pb2_grpc.CatalogServiceServicer):
         )
         return catalog_pb2.CreateSubCategoryResponse(sub_category=sub_category_to_proto(sub))
 
-    @rpc
+    @rpc(Permission.CATALOG_READ)
     async def GetSubCategory(
         self, request: catalog_pb2.GetSubCategoryRequest, context: grpc.aio.ServicerContext
     ) -> catalog_pb2.GetSubCategoryResponse:
         sub = self._catalog.get_sub_category(tenant_of(context), request.id)
         return catalog_pb2.GetSubCategoryResponse(sub_category=sub_category_to_proto(sub))
 
-    @rpc
+    @rpc(Permission.CATALOG_READ)
     async def ListSubCategories(
         self, request: catalog_pb2.ListSubCategoriesRequest, context: grpc.aio.ServicerContext
     ) -> catalog_pb2.ListSubCategoriesResponse:
@@ -113,7 +116,7 @@ class CatalogServicer(catalog_pb2_grpc.CatalogServiceServicer):
             sub_categories=[sub_category_to_proto(s) for s in subs], next_page_token=token
         )
 
-    @rpc
+    @rpc(Permission.CATALOG_WRITE)
     async def UpdateSubCategory(
         self, request: catalog_pb2.UpdateSubCategoryRequest, context: grpc.aio.ServicerContext
     ) -> catalog_pb2.UpdateSubCategoryResponse:
@@ -122,7 +125,7 @@ class CatalogServicer(catalog_pb2_grpc.CatalogServiceServicer):
         )
         return catalog_pb2.UpdateSubCategoryResponse(sub_category=sub_category_to_proto(sub))
 
-    @rpc
+    @rpc(Permission.CATALOG_WRITE)
     async def DeleteSubCategory(
         self, request: catalog_pb2.DeleteSubCategoryRequest, context: grpc.aio.ServicerContext
     ) -> catalog_pb2.DeleteSubCategoryResponse:

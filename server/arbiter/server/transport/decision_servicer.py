@@ -8,6 +8,7 @@ import grpc
 
 from arbiter.v1 import decisions_pb2, decisions_pb2_grpc
 
+from ..domain.access import Permission
 from ..domain.decisions import DecisionRequest, effective_limit, validate_decision_request
 from ..domain.errors import ViolationCollector
 from ..domain.offers import from_micros
@@ -15,6 +16,7 @@ from ..domain.outcomes import OutcomeInput, OutcomeRecord, OutcomeType
 from ..domain.timekeeping import to_epoch_micros, utc_now_us
 from ..storage.decision_runner import DecisionRunner
 from ..storage.outcome_store import OutcomeStore
+from .access import AccessControl
 from .context import tenant_of
 from .errors import rpc
 from .messages import struct_to_dict, timestamp_to_datetime
@@ -25,11 +27,12 @@ _OUTCOME_TYPES = {int(t): t for t in OutcomeType}
 class DecisionServicer(decisions_pb2_grpc.DecisionServiceServicer):
     """Decide for a customer, record what happened, report an offer's counters."""
 
-    def __init__(self, runner: DecisionRunner, outcomes: OutcomeStore) -> None:
+    def __init__(self, access: AccessControl, runner: DecisionRunner, outcomes: OutcomeStore) -> None:
+        self.access = access
         self._runner = runner
         self._outcomes = outcomes
 
-    @rpc
+    @rpc(Permission.DECIDE)
     async def Decide(
         self, request: decisions_pb2.DecideRequest, context: grpc.aio.ServicerContext
     ) -> decisions_pb2.DecideResponse:
@@ -70,7 +73,7 @@ class DecisionServicer(decisions_pb2_grpc.DecisionServiceServicer):
                 )
         return response
 
-    @rpc
+    @rpc(Permission.DECIDE)
     async def RecordOutcome(
         self, request: decisions_pb2.RecordOutcomeRequest, context: grpc.aio.ServicerContext
     ) -> decisions_pb2.RecordOutcomeResponse:
@@ -83,7 +86,7 @@ class DecisionServicer(decisions_pb2_grpc.DecisionServiceServicer):
         _fill_result(response.result, record)
         return response
 
-    @rpc
+    @rpc(Permission.DECIDE)
     async def RecordOutcomes(
         self, request: decisions_pb2.RecordOutcomesRequest, context: grpc.aio.ServicerContext
     ) -> decisions_pb2.RecordOutcomesResponse:
@@ -97,7 +100,7 @@ class DecisionServicer(decisions_pb2_grpc.DecisionServiceServicer):
             _fill_result(response.results.add(), record)
         return response
 
-    @rpc
+    @rpc(Permission.STATS)
     async def GetOfferStats(
         self, request: decisions_pb2.GetOfferStatsRequest, context: grpc.aio.ServicerContext
     ) -> decisions_pb2.GetOfferStatsResponse:

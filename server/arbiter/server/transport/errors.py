@@ -20,6 +20,7 @@ from google.protobuf import any_pb2
 from google.rpc import code_pb2, error_details_pb2, status_pb2
 from grpc_status import rpc_status
 
+from ..domain.access import Permission, PermissionDenied, Unauthenticated
 from ..domain.errors import (
     AlreadyExists,
     DomainError,
@@ -29,6 +30,7 @@ from ..domain.errors import (
     ResourceExhausted,
     Unavailable,
 )
+from .access import CURRENT_PRINCIPAL
 
 log = logging.getLogger("arbiter.server.rpc")
 ERROR_DOMAIN = "arbiter"
@@ -40,6 +42,8 @@ STATUS_BY_ERROR: dict[type[DomainError], grpc.StatusCode] = {
     FailedPrecondition: grpc.StatusCode.FAILED_PRECONDITION,
     ResourceExhausted: grpc.StatusCode.RESOURCE_EXHAUSTED,
     Unavailable: grpc.StatusCode.UNAVAILABLE,
+    Unauthenticated: grpc.StatusCode.UNAUTHENTICATED,
+    PermissionDenied: grpc.StatusCode.PERMISSION_DENIED,
 }
 
 
@@ -61,6 +65,11 @@ def to_grpc_status(error: DomainError) -> grpc.Status:
     """The status, message and detail trailers that report `error`."""
     code = status_code_of(error)
     details = [_pack(error_details_pb2.ErrorInfo(reason=error.reason, domain=ERROR_DOMAIN, metadata=error.metadata))]
+    if isinstance(error, ResourceExhausted) and "retryAfterMs" in error.metadata:
+        delay_ms = int(error.metadata["retryAfterMs"])
+        retry = error_details_pb2.RetryInfo()
+        retry.retry_delay.FromMilliseconds(delay_ms)
+        details.append(_pack(retry))
     if isinstance(error, InvalidArgument):
         details.append(
             _pack(
@@ -92,26 +101,46 @@ Handler = TypeVar("Handler", bound=Callable[..., Awaitable[Any]])
 CALL_COUNTS: collections.Counter[tuple[str, str]] = collections.Counter()
 
 
-def rpc(method: Handler) -> Handler:
-    """Wrap a servicer method: domain errors become their status, anything else INTERNAL."""
+def rpc(permission: Permission) -> Callable[[Handler], Handler]:
+    """Wrap a servicer method: authenticate and authorise the call, then map errors to statuses.
 
-    name = method.__name__
+    The servicer must have an `access` attribute (transport.access.AccessControl).
+    Domain errors become their status; anything else is logged with a request
+    id and answered INTERNAL. A call whose deadline has already passed is not
+    started.
+    """
 
-    @functools.wraps(method)
-    async def wrapper(self: Any, request: Any, context: grpc.aio.ServicerContext) -> Any:
-        try:
-            response = await method(self, request, context)
-            CALL_COUNTS[name, "OK"] += 1
-            return response
-        except DomainError as error:
-            status = to_grpc_status(error)
-        except grpc.aio.AbortError:
-            raise
-        except Exception:
-            request_id = uuid.uuid4().hex[:16]
-            log.exception("unexpected error in %s (request id %s)", method.__qualname__, request_id)
-            status = _internal_status(request_id)
-        CALL_COUNTS[name, status.code.name] += 1
-        await context.abort(status.code, status.details, status.trailing_metadata)
+    def decorate(method: Handler) -> Handler:
+        name = method.__name__
 
-    return wrapper  # type: ignore[return-value]
+        @functools.wraps(method)
+        async def wrapper(self: Any, request: Any, context: grpc.aio.ServicerContext) -> Any:
+            token = None
+            try:
+                remaining = context.time_remaining()
+                if remaining is not None and remaining <= 0:
+                    CALL_COUNTS[name, "DEADLINE_EXCEEDED"] += 1
+                    await context.abort(
+                        grpc.StatusCode.DEADLINE_EXCEEDED, "the deadline passed before the call started"
+                    )
+                token = CURRENT_PRINCIPAL.set(self.access.authorize(context, permission))
+                response = await method(self, request, context)
+                CALL_COUNTS[name, "OK"] += 1
+                return response
+            except DomainError as error:
+                status = to_grpc_status(error)
+            except grpc.aio.AbortError:
+                raise
+            except Exception:
+                request_id = uuid.uuid4().hex[:16]
+                log.exception("unexpected error in %s (request id %s)", method.__qualname__, request_id)
+                status = _internal_status(request_id)
+            finally:
+                if token is not None:
+                    CURRENT_PRINCIPAL.reset(token)
+            CALL_COUNTS[name, status.code.name] += 1
+            await context.abort(status.code, status.details, status.trailing_metadata)
+
+        return wrapper  # type: ignore[return-value]
+
+    return decorate

@@ -6,8 +6,10 @@ import grpc
 
 from arbiter.v1 import offers_pb2, offers_pb2_grpc
 
+from ..domain.access import Permission
 from ..domain.errors import ViolationCollector
 from ..storage.offer_repository import OfferRepository
+from .access import AccessControl
 from .context import tenant_of
 from .errors import rpc
 from .offer_messages import offer_from_proto, offer_to_proto, status_from_proto
@@ -16,10 +18,11 @@ from .offer_messages import offer_from_proto, offer_to_proto, status_from_proto
 class OfferServicer(offers_pb2_grpc.OfferServiceServicer):
     """Create, read, list, update and delete offers of the calling tenant."""
 
-    def __init__(self, offers: OfferRepository) -> None:
+    def __init__(self, access: AccessControl, offers: OfferRepository) -> None:
+        self.access = access
         self._offers = offers
 
-    @rpc
+    @rpc(Permission.CATALOG_WRITE)
     async def CreateOffer(
         self, request: offers_pb2.CreateOfferRequest, context: grpc.aio.ServicerContext
     ) -> offers_pb2.CreateOfferResponse:
@@ -28,14 +31,14 @@ class OfferServicer(offers_pb2_grpc.OfferServiceServicer):
         offer = await self._offers.create(tenant, draft, violations.violations)
         return offers_pb2.CreateOfferResponse(offer=offer_to_proto(offer))
 
-    @rpc
+    @rpc(Permission.OFFER_READ)
     async def GetOffer(
         self, request: offers_pb2.GetOfferRequest, context: grpc.aio.ServicerContext
     ) -> offers_pb2.GetOfferResponse:
         offer = self._offers.get(tenant_of(context), request.id)
         return offers_pb2.GetOfferResponse(offer=offer_to_proto(offer))
 
-    @rpc
+    @rpc(Permission.OFFER_READ)
     async def ListOffers(
         self, request: offers_pb2.ListOffersRequest, context: grpc.aio.ServicerContext
     ) -> offers_pb2.ListOffersResponse:
@@ -56,7 +59,7 @@ class OfferServicer(offers_pb2_grpc.OfferServiceServicer):
             offer_to_proto(offer, response.offers.add())
         return response
 
-    @rpc
+    @rpc(Permission.CATALOG_WRITE)
     async def UpdateOffer(
         self, request: offers_pb2.UpdateOfferRequest, context: grpc.aio.ServicerContext
     ) -> offers_pb2.UpdateOfferResponse:
@@ -66,7 +69,7 @@ class OfferServicer(offers_pb2_grpc.OfferServiceServicer):
         offer = await self._offers.update(tenant, patch, mask, violations.violations)
         return offers_pb2.UpdateOfferResponse(offer=offer_to_proto(offer))
 
-    @rpc
+    @rpc(Permission.CATALOG_WRITE)
     async def DeleteOffer(
         self, request: offers_pb2.DeleteOfferRequest, context: grpc.aio.ServicerContext
     ) -> offers_pb2.DeleteOfferResponse:

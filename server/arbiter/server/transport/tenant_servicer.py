@@ -6,8 +6,10 @@ import grpc
 
 from arbiter.v1 import tenants_pb2, tenants_pb2_grpc
 
+from ..domain.access import Permission
 from ..domain.errors import InvalidArgument
 from ..storage.tenant_settings import TenantSettings, TenantSettingsRepository
+from .access import AccessControl
 from .context import tenant_of
 from .errors import rpc
 
@@ -25,16 +27,17 @@ def _to_proto(settings: TenantSettings) -> tenants_pb2.TenantSettings:
 class TenantServicer(tenants_pb2_grpc.TenantServiceServicer):
     """Read and change tenant settings."""
 
-    def __init__(self, settings: TenantSettingsRepository) -> None:
+    def __init__(self, access: AccessControl, settings: TenantSettingsRepository) -> None:
+        self.access = access
         self._settings = settings
 
-    @rpc
+    @rpc(Permission.SETTINGS_READ)
     async def GetTenantSettings(
         self, request: tenants_pb2.GetTenantSettingsRequest, context: grpc.aio.ServicerContext
     ) -> tenants_pb2.GetTenantSettingsResponse:
         return tenants_pb2.GetTenantSettingsResponse(settings=_to_proto(self._settings.get(tenant_of(context))))
 
-    @rpc
+    @rpc(Permission.SETTINGS_WRITE)
     async def UpdateTenantSettings(
         self, request: tenants_pb2.UpdateTenantSettingsRequest, context: grpc.aio.ServicerContext
     ) -> tenants_pb2.UpdateTenantSettingsResponse:

@@ -1,0 +1,123 @@
+"""API keys, roles and permissions (domain layer)."""
+
+from __future__ import annotations
+
+import base64
+import enum
+import hashlib
+import hmac
+import re
+import secrets
+from dataclasses import dataclass
+from datetime import datetime
+
+from .errors import DomainError
+
+KEY_ID_PREFIX = "key_"
+SECRET_PREFIX = "arb_"
+_SECRET_PATTERN = re.compile(r"^arb_([0-9a-f]{16})_([A-Za-z0-9_-]{43})$")
+
+
+class Unauthenticated(DomainError):
+    default_reason = "UNAUTHENTICATED"
+
+
+class PermissionDenied(DomainError):
+    default_reason = "PERMISSION_DENIED"
+
+
+class Role(enum.Enum):
+    ADMIN = "admin"
+    EDITOR = "editor"
+    DECIDE = "decide"
+
+
+class Permission(enum.Enum):
+    """What a call needs; each RPC asks for exactly one."""
+
+    CATALOG_WRITE = "change offers, categories, sub-categories and contact policies"
+    CATALOG_READ = "read categories, sub-categories and contact policies"
+    OFFER_READ = "read offers"
+    DECIDE = "decide and record outcomes"
+    STATS = "read offer stats"
+    SETTINGS_READ = "read tenant settings"
+    SETTINGS_WRITE = "change tenant settings"
+    KEYS = "manage API keys"
+
+
+ROLE_PERMISSIONS: dict[Role, frozenset[Permission]] = {
+    Role.ADMIN: frozenset(Permission),
+    Role.EDITOR: frozenset(
+        {
+            Permission.CATALOG_WRITE,
+            Permission.CATALOG_READ,
+            Permission.OFFER_READ,
+            Permission.STATS,
+            Permission.SETTINGS_READ,
+        }
+    ),
+    Role.DECIDE: frozenset({Permission.OFFER_READ, Permission.DECIDE, Permission.STATS}),
+}
+
+
+@dataclass(frozen=True, slots=True)
+class ApiKey:
+    """A key's record: never the secret, only its SHA-256."""
+
+    id: str
+    tenant: str
+    name: str
+    role: Role
+    secret_sha256: str
+    created_at: datetime
+    expires_at: datetime | None = None
+    revoked_at: datetime | None = None
+
+
+@dataclass(frozen=True, slots=True)
+class Principal:
+    """Who a call acts as: a tenant, a role, and the key (None when authentication is off)."""
+
+    tenant: str
+    role: Role
+    key_id: str | None = None
+
+
+def new_secret() -> tuple[str, str]:
+    """A fresh key: (key id, secret). The secret carries 256 random bits."""
+    hex_id = secrets.token_hex(8)
+    random_part = base64.urlsafe_b64encode(secrets.token_bytes(32)).decode().rstrip("=")
+    return KEY_ID_PREFIX + hex_id, f"{SECRET_PREFIX}{hex_id}_{random_part}"
+
+
+def secret_sha256(secret: str) -> str:
+    return hashlib.sha256(secret.encode()).hexdigest()
+
+
+def key_id_of(secret: str) -> str | None:
+    """The key id a well-formed secret names, or None for anything else."""
+    match = _SECRET_PATTERN.match(secret)
+    return KEY_ID_PREFIX + match.group(1) if match else None
+
+
+def check_key(key: ApiKey | None, secret: str, now: datetime) -> ApiKey:
+    """The key if `secret` is its valid secret now; raises Unauthenticated otherwise.
+
+    The hashes are compared in constant time.
+    """
+    if key is None or not hmac.compare_digest(key.secret_sha256, secret_sha256(secret)):
+        raise Unauthenticated("unknown API key", reason="KEY_UNKNOWN")
+    if key.revoked_at is not None:
+        raise Unauthenticated(f"API key {key.id} was revoked", reason="KEY_REVOKED")
+    if key.expires_at is not None and key.expires_at <= now:
+        raise Unauthenticated(f"API key {key.id} expired at {key.expires_at.isoformat()}", reason="KEY_EXPIRED")
+    return key
+
+
+def require(principal: Principal, permission: Permission) -> None:
+    if permission not in ROLE_PERMISSIONS[principal.role]:
+        raise PermissionDenied(
+            f"a key with role {principal.role.value} may not {permission.value}",
+            reason="ROLE_NOT_ALLOWED",
+            metadata={"role": principal.role.value},
+        )

@@ -1,0 +1,77 @@
+"""`arbiter keys ...`: create, list and revoke API keys straight in the database (bootstrapping).
+
+Works with or without a server running on the same database: a running
+server notices the change before its next call.
+"""
+
+from __future__ import annotations
+
+import argparse
+import os
+import re
+import sys
+from collections.abc import Sequence
+from datetime import timedelta
+from pathlib import Path
+
+from .config import DEFAULT_DB
+from .domain.access import Role
+from .domain.errors import DomainError
+from .domain.timekeeping import utc_now
+from .storage.api_keys import create_key_offline, list_keys_offline, revoke_key_offline
+
+_TENANT = re.compile(r"^[a-z0-9][a-z0-9_-]{0,63}$")
+
+
+def _parser() -> argparse.ArgumentParser:
+    parser = argparse.ArgumentParser(prog="arbiter keys", description="Manage API keys in an Arbiter database.")
+    parser.add_argument("--db", default=os.environ.get("ARBITER_DB", DEFAULT_DB), help="SQLite database file")
+    commands = parser.add_subparsers(dest="command", required=True)
+    create = commands.add_parser("create", help="create a key and print its secret (shown only once)")
+    create.add_argument("--tenant", required=True, help="the tenant the key acts for")
+    create.add_argument("--role", required=True, choices=[r.value for r in Role])
+    create.add_argument("--name", default="", help="a label for people")
+    create.add_argument("--expires-in-days", type=float, help="the key stops working after this many days")
+    create.add_argument("--db", dest="db_sub", help=argparse.SUPPRESS)
+    commands.add_parser("list", help="list every key (never the secrets)").add_argument(
+        "--db", dest="db_sub", help=argparse.SUPPRESS
+    )
+    revoke = commands.add_parser("revoke", help="revoke a key by id")
+    revoke.add_argument("id")
+    revoke.add_argument("--db", dest="db_sub", help=argparse.SUPPRESS)
+    return parser
+
+
+def keys_main(argv: Sequence[str]) -> int:
+    args = _parser().parse_args(list(argv))
+    db = Path(args.db_sub or args.db)
+    now = utc_now()
+    try:
+        if args.command == "create":
+            if not _TENANT.match(args.tenant):
+                print(
+                    f"arbiter keys: tenant ids match [a-z0-9][a-z0-9_-]{{0,63}}, got {args.tenant!r}", file=sys.stderr
+                )
+                return 2
+            expires = now + timedelta(days=args.expires_in_days) if args.expires_in_days is not None else None
+            key, secret = create_key_offline(db, args.tenant, Role(args.role), args.name, expires, now)
+            print(secret)
+            print(
+                f"created {key.id} (tenant {key.tenant}, role {key.role.value}); the secret above is not stored",
+                file=sys.stderr,
+            )
+        elif args.command == "list":
+            for key in list_keys_offline(db):
+                state = (
+                    "revoked" if key.revoked_at else "expired" if key.expires_at and key.expires_at <= now else "valid"
+                )
+                print(f"{key.id}\t{key.tenant}\t{key.role.value}\t{state}\t{key.name}")
+        else:
+            if not revoke_key_offline(db, args.id, now):
+                print(f"arbiter keys: no key {args.id!r}", file=sys.stderr)
+                return 1
+            print(f"revoked {args.id}", file=sys.stderr)
+    except DomainError as error:
+        print(f"arbiter keys: {error.message}", file=sys.stderr)
+        return 2
+    return 0
