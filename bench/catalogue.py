@@ -206,6 +206,7 @@ class SyntheticTenant:
     """A tenant loaded into a server: its offers and the customer the Decide body names."""
 
     tenant: str
+    api_key: str
     offer_ids: list[str]
     decide_customer: str
     decide_segments: list[str]
@@ -339,6 +340,7 @@ def record_in_batches(client: Client, outcomes: Iterator[decisions_pb2.Outcome],
 def load_tenant(
     target: str,
     tenant: str,
+    api_key: str,
     offer_count: int,
     *,
     customers: int = 5_000,
@@ -351,7 +353,7 @@ def load_tenant(
     now = now or datetime.now(UTC)
     rng = random.Random(seed + 1)
     offers = build_offers(offer_count, now=now, seed=seed)
-    with Client(target, tenant=tenant, timeout=60) as client:
+    with Client(target, api_key=api_key, timeout=60) as client:
         create_hierarchy(client)
         offer_ids = create_offers(client, offers)
         for body in build_policies(policies):
@@ -378,6 +380,7 @@ def load_tenant(
         recorded += len(client.record_outcomes(extra, timeout=60))
     return SyntheticTenant(
         tenant=tenant,
+        api_key=api_key,
         offer_ids=offer_ids,
         decide_customer=decide_customer,
         decide_segments=[SEGMENTS[2], SEGMENTS[7], SEGMENTS[13]],

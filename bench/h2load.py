@@ -175,12 +175,12 @@ class GrpcCall:
 
     url: str
     body_file: Path
-    tenant: str = ""
+    api_key: str = ""
 
     def headers(self) -> list[str]:
         headers = ["-H", "content-type: application/grpc", "-H", "te: trailers"]
-        if self.tenant:
-            headers += ["-H", f"x-tenant-id: {self.tenant}"]
+        if self.api_key:
+            headers += ["-H", f"authorization: Bearer {self.api_key}"]
         return headers
 
 

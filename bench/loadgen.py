@@ -60,7 +60,7 @@ class LoadConfig:
 
     target: str
     mode: str
-    tenant: str = ""
+    api_key: str = ""
     duration: float = 8.0
     warmup: float = 2.0
     concurrency: int = 64
@@ -180,7 +180,7 @@ class LoadGenerator:
         self.duplicates = 0
         self.not_serving = 0
         self._check = _response_checker(config.mode)
-        self._metadata = (("x-tenant-id", config.tenant),) if config.tenant else ()
+        self._metadata = (("authorization", f"Bearer {config.api_key}"),) if config.api_key else ()
 
     async def run(self) -> LoadResult:
         config = self.config
@@ -288,7 +288,7 @@ def _parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(prog="python -m bench.loadgen", description=__doc__.splitlines()[0])
     parser.add_argument("--target", required=True, help="host:port of the server")
     parser.add_argument("--mode", required=True, choices=MODES)
-    parser.add_argument("--tenant", default="", help="x-tenant-id to send")
+    parser.add_argument("--api-key", default="", help="API key to send (authorization: Bearer ...)")
     parser.add_argument("--duration", type=float, default=8.0, help="measured seconds")
     parser.add_argument("--warmup", type=float, default=2.0, help="warm-up seconds (bodies built on the fly)")
     parser.add_argument("--concurrency", type=int, default=64, help="calls in flight")
@@ -310,7 +310,7 @@ def main(argv: Sequence[str] | None = None) -> int:
     config = LoadConfig(
         target=args.target,
         mode=args.mode,
-        tenant=args.tenant,
+        api_key=args.api_key,
         duration=args.duration,
         warmup=args.warmup,
         concurrency=args.concurrency,

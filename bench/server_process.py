@@ -69,6 +69,31 @@ class BenchServer:
         assert self.process is not None
         return self.process.pid
 
+    def api_key(self, tenant: str) -> str:
+        """A new admin key for `tenant`, made by the keys CLI on the server's database (honoured at once)."""
+        result = subprocess.run(
+            [
+                sys.executable,
+                "-m",
+                "arbiter.server",
+                "keys",
+                "--db",
+                str(self.db),
+                "create",
+                "--tenant",
+                tenant,
+                "--role",
+                "admin",
+                "--name",
+                "benchmark",
+            ],
+            capture_output=True,
+            text=True,
+            check=True,
+            timeout=60,
+        )
+        return result.stdout.strip()
+
     def start(self) -> BenchServer:
         self._log_file = self.log.open("w")
         self.process = subprocess.Popen(

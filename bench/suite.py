@@ -164,8 +164,9 @@ class Run:
     def _load(self, server: BenchServer, size: int) -> SyntheticTenant:
         started = time.monotonic()
         before = server.call_counts()
+        name = f"bench-n{size}"
         tenant = load_tenant(
-            server.target, f"bench-n{size}", size, customers=self.plan.customers, policies=self.plan.policies
+            server.target, name, server.api_key(name), size, customers=self.plan.customers, policies=self.plan.policies
         )
         elapsed = time.monotonic() - started
         delta = counts_delta(before, server.call_counts())
@@ -216,7 +217,9 @@ class Run:
 
     def decide(self, server: BenchServer, size: int, tenant: SyntheticTenant, ceiling: float) -> float:
         call = h2load.GrpcCall(
-            f"http://{server.target}{DECIDE_PATH}", self._body(f"decide-{size}", tenant.decide_request()), tenant.tenant
+            f"http://{server.target}{DECIDE_PATH}",
+            self._body(f"decide-{size}", tenant.decide_request()),
+            tenant.api_key,
         )
         phase = self._throughput(server, f"decide n={size}", call, method="Decide")
         rate: float = phase["req_per_s"]
@@ -242,7 +245,9 @@ class Run:
         plan = self.plan
         rate = decide_max / 2
         call = h2load.GrpcCall(
-            f"http://{server.target}{DECIDE_PATH}", self._body(f"decide-{size}", tenant.decide_request()), tenant.tenant
+            f"http://{server.target}{DECIDE_PATH}",
+            self._body(f"decide-{size}", tenant.decide_request()),
+            tenant.api_key,
         )
         # Paced settings, not the throughput ones: h2load's pacing sends bursts otherwise.
         paced = h2load.H2loadSettings.paced(rate)
@@ -430,8 +435,8 @@ class Run:
             "bench.loadgen",
             "--target",
             server.target,
-            "--tenant",
-            tenant.tenant,
+            "--api-key",
+            tenant.api_key,
             "--mode",
             mode,
             "--duration",

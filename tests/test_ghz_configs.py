@@ -106,7 +106,7 @@ def test_config_uses_reflection_against_the_local_server(path: Path) -> None:
     assert "proto" not in config and "protoset" not in config, "ghz should resolve the call through reflection"
     assert config["host"] == "127.0.0.1:50051"
     assert config["insecure"] is True
-    assert config["metadata"]["x-tenant-id"]
+    assert config["metadata"]["authorization"].startswith("Bearer arb_")
     assert config["concurrency"] >= 1
     assert "duration" in config or "total" in config
 
