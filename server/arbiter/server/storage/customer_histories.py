@@ -30,6 +30,38 @@ Key = tuple[str, str]
 DEFAULT_CAPACITY = 100_000
 
 
+class SeenFilter:
+    """A Bloom filter of customers with any history: fixed memory however many customers there are.
+
+    "No" is certain, so a customer never seen skips SQLite; "maybe" (rarely
+    wrong) costs one read that finds nothing.
+    """
+
+    def __init__(self, bits: int = 1 << 24, hashes: int = 4) -> None:
+        self._bits = bytearray(bits // 8)
+        self._size = bits
+        self._hashes = hashes
+
+    def _positions(self, key: Key) -> range:
+        # Double hashing from one hash: positions h, h + step, h + 2 step, ... (mod size).
+        h = hash(key)
+        step = (h >> 17) | 1
+        return range(h, h + self._hashes * step, step)
+
+    def add(self, key: Key) -> None:
+        for raw in self._positions(key):
+            position = raw % self._size
+            self._bits[position >> 3] |= 1 << (position & 7)
+
+    def __contains__(self, key: Key) -> bool:
+        bits, size = self._bits, self._size
+        for raw in self._positions(key):
+            position = raw % size
+            if not bits[position >> 3] & (1 << (position & 7)):
+                return False
+        return True
+
+
 class CustomerHistories:
     """Histories by (tenant, customer), at most `capacity` of them in memory."""
 
@@ -37,7 +69,7 @@ class CustomerHistories:
         self._writer = writer
         self._clock_us = clock_us
         self.capacity = capacity
-        self._known: set[Key] = set()
+        self._known = SeenFilter()
         self._cache: OrderedDict[Key, CustomerHistory] = OrderedDict()
         self._loading: dict[Key, asyncio.Future[CustomerHistory]] = {}
         self.loads = 0

@@ -1,0 +1,29 @@
+"""The filter of customers with history: never a false "no", fixed memory (unit, no I/O)."""
+
+from __future__ import annotations
+
+import sys
+
+from hypothesis import given
+from hypothesis import strategies as st
+
+from arbiter.server.storage.customer_histories import SeenFilter
+
+
+@given(st.lists(st.tuples(st.text(max_size=8), st.text(max_size=20)), max_size=200))
+def test_every_added_customer_is_reported_seen(keys: list[tuple[str, str]]) -> None:
+    seen = SeenFilter(bits=1 << 12)
+    for key in keys:
+        seen.add(key)
+    assert all(key in seen for key in keys)
+
+
+def test_memory_does_not_grow_with_customers_and_false_positives_stay_rare() -> None:
+    seen = SeenFilter()
+    size = sys.getsizeof(seen._bits)
+    for i in range(50_000):
+        seen.add(("t", f"customer-{i}"))
+    assert sys.getsizeof(seen._bits) == size
+    assert ("t", "customer-123") in seen
+    false_positives = sum(("t", f"stranger-{i}") in seen for i in range(20_000))
+    assert false_positives < 20  # 0.1% at this load with 2^24 bits and 4 hashes
