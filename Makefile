@@ -9,7 +9,7 @@ STAMP := $(VENV)/.installed
 DB ?= arbiter.db
 ADDRESS ?= 127.0.0.1:50051
 
-.PHONY: venv run test check proto proto-check lint typecheck fmt bench clean
+.PHONY: venv run test check proto proto-check lint typecheck fmt bench soak clean
 
 venv: $(STAMP)
 
@@ -49,6 +49,9 @@ fmt: venv
 
 bench: venv
 	$(PY) bench/run.py
+
+soak: venv
+	$(PY) bench/soak.py
 
 clean:
 	rm -rf $(VENV) .pytest_cache .mypy_cache .ruff_cache .hypothesis build *.egg-info client/*.egg-info server/*.egg-info

@@ -17,6 +17,7 @@ import subprocess
 import sys
 import threading
 import time
+from collections.abc import Sequence
 from pathlib import Path
 from typing import IO
 
@@ -38,7 +39,7 @@ class ServerError(RuntimeError):
 class BenchServer:
     """Starts the server on core 0 with a fresh database; reads its port and call counts from stdout."""
 
-    def __init__(self, db: Path, log: Path) -> None:
+    def __init__(self, db: Path, log: Path, extra_args: Sequence[str] = ()) -> None:
         self.db = db
         self.log = log
         self.command = [
@@ -54,6 +55,7 @@ class BenchServer:
             str(db),
             "--log-level",
             "warning",
+            *extra_args,
         ]
         self.process: subprocess.Popen[str] | None = None
         self.port = 0
