@@ -21,6 +21,7 @@ from ..domain.catalog import (
     validate_category,
 )
 from ..domain.errors import AlreadyExists, FailedPrecondition, InvalidArgument, NotFound, ViolationCollector
+from ..domain.field_masks import mask_paths
 from ..domain.formulas import ComputedFields
 from ..domain.ids import new_id
 from ..domain.offers import Offer
@@ -28,6 +29,7 @@ from ..domain.timekeeping import to_epoch_micros
 from .catalog_codec import category_from_row, category_to_json, sub_category_from_row, sub_category_to_json
 from .paging import list_page
 from .reader import Reader
+from .rows import name_owner, row_exists
 from .writer import Writer
 
 CATEGORY_PATHS = ("name", "description", "status", "display_order", "custom_fields")
@@ -52,25 +54,6 @@ def _category_not_found(category_id: str) -> NotFound:
 
 def _sub_not_found(sub_id: str) -> NotFound:
     return NotFound(f"sub-category {sub_id!r} not found", reason="SUB_CATEGORY_NOT_FOUND", metadata={"id": sub_id})
-
-
-def _mask_paths(mask: list[str] | None, allowed: tuple[str, ...], present: list[str]) -> list[str]:
-    if not mask:
-        return present
-    paths: list[str] = []
-    v = ViolationCollector()
-    for raw in mask:
-        path = "".join("_" + c.lower() if c.isupper() else c for c in raw)
-        if raw == "*":
-            paths.extend(allowed)
-        elif path in ("id", "created_at", "updated_at"):
-            v.add("updateMask", f"{raw!r} is output only and cannot be updated")
-        elif path not in allowed:
-            v.add("updateMask", f"unknown field path {raw!r}")
-        else:
-            paths.append(path)
-    v.raise_if_any()
-    return paths
 
 
 class CatalogRepository:
@@ -120,7 +103,7 @@ class CatalogRepository:
 
         def work(db: Database) -> Category:
             category_id = chosen_id or _fresh_id(db, "categories", tenant, CATEGORY_PREFIX)
-            if _exists(db, "categories", tenant, category_id):
+            if row_exists(db, "categories", tenant, category_id):
                 raise AlreadyExists(
                     f"category {category_id!r} already exists", reason="CATEGORY_EXISTS", metadata={"id": category_id}
                 )
@@ -146,7 +129,7 @@ class CatalogRepository:
             )
             if value not in ("", None, 0, ())
         ]
-        paths = _mask_paths(mask, CATEGORY_PATHS, present)
+        paths = mask_paths(mask, CATEGORY_PATHS) if mask else present
         if "status" in paths and patch.status is None:
             raise InvalidArgument.single("status", "must be set when the update mask names it")
 
@@ -169,7 +152,7 @@ class CatalogRepository:
 
     async def delete_category(self, tenant: str, category_id: str) -> None:
         def work(db: Database) -> str:
-            if not _exists(db, "categories", tenant, category_id):
+            if not row_exists(db, "categories", tenant, category_id):
                 raise _category_not_found(category_id)
             offers = _count(db, "SELECT count(*) FROM offers WHERE tenant = ? AND category_id = ?", tenant, category_id)
             if offers:
@@ -240,10 +223,10 @@ class CatalogRepository:
         v.raise_if_any()
 
         def work(db: Database) -> SubCategory:
-            if not _exists(db, "categories", tenant, draft.category_id):
+            if not row_exists(db, "categories", tenant, draft.category_id):
                 raise InvalidArgument.single("categoryId", f"category {draft.category_id!r} does not exist")
             sub_id = chosen_id or _fresh_id(db, "sub_categories", tenant, SUB_CATEGORY_PREFIX)
-            if _exists(db, "sub_categories", tenant, sub_id):
+            if row_exists(db, "sub_categories", tenant, sub_id):
                 raise AlreadyExists(
                     f"sub-category {sub_id!r} already exists", reason="SUB_CATEGORY_EXISTS", metadata={"id": sub_id}
                 )
@@ -261,7 +244,7 @@ class CatalogRepository:
         if mask and any(p in ("category_id", "categoryId") for p in mask):
             raise InvalidArgument.single("categoryId", "a sub-category cannot move to another category")
         present = [p for p, value in (("name", patch.name), ("description", patch.description)) if value]
-        paths = _mask_paths(mask, SUB_CATEGORY_PATHS, present)
+        paths = mask_paths(mask, SUB_CATEGORY_PATHS) if mask else present
         current = self.get_sub_category(tenant, patch.id)
         if patch.category_id and patch.category_id != current.category_id:
             raise InvalidArgument.single("categoryId", "a sub-category cannot move to another category")
@@ -286,7 +269,7 @@ class CatalogRepository:
 
     async def delete_sub_category(self, tenant: str, sub_id: str) -> None:
         def work(db: Database) -> str:
-            if not _exists(db, "sub_categories", tenant, sub_id):
+            if not row_exists(db, "sub_categories", tenant, sub_id):
                 raise _sub_not_found(sub_id)
             offers = _count(db, "SELECT count(*) FROM offers WHERE tenant = ? AND sub_category_id = ?", tenant, sub_id)
             if offers:
@@ -379,10 +362,6 @@ def _validate_sub_category(v: ViolationCollector, sub: SubCategory) -> None:
         v.add("description", "must be at most 2000 characters")
 
 
-def _exists(db: Database, table: str, tenant: str, row_id: str) -> bool:
-    return db.execute(f"SELECT 1 FROM {table} WHERE tenant = ? AND id = ?", [tenant, row_id]).fetchone() is not None
-
-
 def _count(db: Database, sql: str, *params: Any) -> int:
     return int(db.execute(sql, list(params)).fetchone()[0])
 
@@ -390,7 +369,7 @@ def _count(db: Database, sql: str, *params: Any) -> int:
 def _fresh_id(db: Database, table: str, tenant: str, prefix: str) -> str:
     while True:
         candidate = new_id(prefix)
-        if not _exists(db, table, tenant, candidate):
+        if not row_exists(db, table, tenant, candidate):
             return candidate
 
 
@@ -409,24 +388,22 @@ def _read_sub(db: Database, tenant: str, sub_id: str) -> SubCategory | None:
 
 
 def _check_category_name_free(db: Database, tenant: str, name: str, own_id: str | None) -> None:
-    row = db.execute("SELECT id FROM categories WHERE tenant = ? AND name = ?", [tenant, name]).fetchone()
-    if row is not None and row[0] != own_id:
+    owner = name_owner(db, "categories", tenant, name)
+    if owner is not None and owner != own_id:
         raise AlreadyExists(
-            f"a category named {name!r} already exists ({row[0]})",
+            f"a category named {name!r} already exists ({owner})",
             reason="CATEGORY_NAME_TAKEN",
-            metadata={"name": name, "id": row[0]},
+            metadata={"name": name, "id": owner},
         )
 
 
 def _check_sub_name_free(db: Database, tenant: str, category_id: str, name: str, own_id: str | None) -> None:
-    row = db.execute(
-        "SELECT id FROM sub_categories WHERE tenant = ? AND category_id = ? AND name = ?", [tenant, category_id, name]
-    ).fetchone()
-    if row is not None and row[0] != own_id:
+    owner = name_owner(db, "sub_categories", tenant, name, category_id=category_id)
+    if owner is not None and owner != own_id:
         raise AlreadyExists(
-            f"category {category_id} already has a sub-category named {name!r} ({row[0]})",
+            f"category {category_id} already has a sub-category named {name!r} ({owner})",
             reason="SUB_CATEGORY_NAME_TAKEN",
-            metadata={"name": name, "id": row[0]},
+            metadata={"name": name, "id": owner},
         )
 
 

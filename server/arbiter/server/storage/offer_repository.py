@@ -32,6 +32,7 @@ from .offer_cache import OfferCache
 from .offer_codec import offer_from_row, offer_to_json
 from .paging import list_page
 from .reader import Reader
+from .rows import name_owner
 from .writer import Writer
 
 MAX_FILTER_VALUES = 100
@@ -212,12 +213,12 @@ def _read_row(db: Database, tenant: str, offer_id: str) -> Offer | None:
 
 
 def _check_name_free(db: Database, tenant: str, name: str, own_id: str | None) -> None:
-    row = db.execute("SELECT id FROM offers WHERE tenant = ? AND name = ?", [tenant, name]).fetchone()
-    if row is not None and row[0] != own_id:
+    owner = name_owner(db, "offers", tenant, name)
+    if owner is not None and owner != own_id:
         raise AlreadyExists(
-            f"an offer named {name!r} already exists ({row[0]}); names are unique per tenant",
+            f"an offer named {name!r} already exists ({owner}); names are unique per tenant",
             reason="OFFER_NAME_TAKEN",
-            metadata={"name": name, "id": row[0]},
+            metadata={"name": name, "id": owner},
         )
 
 

@@ -17,12 +17,14 @@ from ..domain.errors import (
     ViolationCollector,
     merge_violations,
 )
+from ..domain.field_masks import mask_paths
 from ..domain.ids import new_id
 from ..domain.policies import POLICY_PREFIX, ContactPolicy, MutualExclusion, PolicyScope, PolicyStatus, validate_policy
 from ..domain.timekeeping import to_epoch_micros
 from .paging import list_page
 from .policy_codec import policy_from_row, policy_to_json
 from .reader import Reader
+from .rows import name_owner, row_exists
 from .writer import Writer
 
 POLICY_PATHS = ("name", "description", "status", "priority", "scope", "scope_id", "bypassable", "rule")
@@ -166,20 +168,7 @@ def _paths(patch: ContactPolicy, mask: list[str] | None) -> list[str]:
             "rule": patch.rule,
         }
         return [path for path, value in present.items() if value not in (None, "")]
-    v = ViolationCollector()
-    paths: list[str] = []
-    for raw in mask:
-        path = "".join("_" + c.lower() if c.isupper() else c for c in raw)
-        if raw == "*":
-            paths.extend(POLICY_PATHS)
-        elif path in ("id", "created_at", "updated_at"):
-            v.add("updateMask", f"{raw!r} is output only and cannot be updated")
-        elif path not in POLICY_PATHS:
-            v.add("updateMask", f"unknown field path {raw!r}")
-        else:
-            paths.append(path)
-    v.raise_if_any()
-    return paths
+    return mask_paths(mask, POLICY_PATHS)
 
 
 def _check(db: Database, tenant: str, policy: ContactPolicy, decode: ViolationCollector) -> None:
@@ -187,26 +176,22 @@ def _check(db: Database, tenant: str, policy: ContactPolicy, decode: ViolationCo
     v = validate_policy(policy)
     v.violations[:] = merge_violations(decode.violations, v.violations)
     table = _SCOPE_TABLES.get(policy.scope) if policy.scope else None
-    if table is not None and policy.scope_id and not _exists(db, table[0], tenant, policy.scope_id):
+    if table is not None and policy.scope_id and not row_exists(db, table[0], tenant, policy.scope_id):
         v.add("scopeId", f"{table[1]} {policy.scope_id!r} does not exist")
     if isinstance(policy.rule, MutualExclusion):
         for i, offer_id in enumerate(policy.rule.offer_ids):
-            if not _exists(db, "offers", tenant, offer_id):
+            if not row_exists(db, "offers", tenant, offer_id):
                 v.add(f"mutualExclusion.offerIds[{i}]", f"offer {offer_id!r} does not exist")
     v.raise_if_any()
 
 
-def _exists(db: Database, table: str, tenant: str, row_id: str) -> bool:
-    return db.execute(f"SELECT 1 FROM {table} WHERE tenant = ? AND id = ?", [tenant, row_id]).fetchone() is not None
-
-
 def _check_name_free(db: Database, tenant: str, name: str, own_id: str | None) -> None:
-    row = db.execute("SELECT id FROM contact_policies WHERE tenant = ? AND name = ?", [tenant, name]).fetchone()
-    if row is not None and row[0] != own_id:
+    owner = name_owner(db, "contact_policies", tenant, name)
+    if owner is not None and owner != own_id:
         raise AlreadyExists(
-            f"a contact policy named {name!r} already exists ({row[0]})",
+            f"a contact policy named {name!r} already exists ({owner})",
             reason="POLICY_NAME_TAKEN",
-            metadata={"name": name, "id": row[0]},
+            metadata={"name": name, "id": owner},
         )
 
 
