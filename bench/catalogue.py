@@ -231,11 +231,12 @@ class SyntheticTenant:
 DECIDE_ATTRIBUTES = {"loyalty_score": 12, "first_name": "Ada"}
 
 
-def create_hierarchy(client: Client) -> None:
-    """The categories (each with computed fields) and sub-categories the offers name."""
+def create_hierarchy(client: Client, *, computed_fields: bool = True) -> None:
+    """The categories (with computed fields unless told not to) and sub-categories the offers name."""
+    fields = [f for f in CATEGORY_FIELDS if computed_fields or f["type"] != "computed"]
     for category_id, subs in CATEGORIES.items():
         client.create_category(
-            {"name": category_id.removeprefix("cat_").title(), "customFields": CATEGORY_FIELDS},
+            {"name": category_id.removeprefix("cat_").title(), "customFields": fields},
             category_id=category_id,
         )
         for sub in subs:
@@ -347,6 +348,7 @@ def load_tenant(
     per_customer: int = 3,
     seed: int = 7,
     policies: int = 0,
+    computed_fields: bool = True,
     now: datetime | None = None,
 ) -> SyntheticTenant:
     """Build the synthetic tenant in a running server and return what the scenarios need."""
@@ -354,7 +356,7 @@ def load_tenant(
     rng = random.Random(seed + 1)
     offers = build_offers(offer_count, now=now, seed=seed)
     with Client(target, api_key=api_key, timeout=60) as client:
-        create_hierarchy(client)
+        create_hierarchy(client, computed_fields=computed_fields)
         offer_ids = create_offers(client, offers)
         for body in build_policies(policies):
             client.create_contact_policy(body)

@@ -153,8 +153,9 @@ def markdown(report: Report) -> str:
         "",
         f"Command: `{report.command}`" + (" (quick mode: short runs, numbers are rough)" if settings["quick"] else ""),
         "",
-        "Tenant: active offers spread over 8 categories, each with two computed fields; "
-        f"{settings.get('policies', 0)} active contact policies of mixed types.",
+        "Tenant: active offers spread over 8 categories, "
+        + ("each with two computed fields; " if settings.get("computed_fields", True) else "without computed fields; ")
+        + f"{settings.get('policies', 0)} active contact policies of mixed types.",
         "",
         table(report.rows),
         "",

@@ -70,6 +70,7 @@ class Plan:
     batch: int
     customers: int
     policies: int
+    computed_fields: bool
 
     def sizes(self) -> list[int]:
         """The catalogue sizes that need a server process, small first.
@@ -92,6 +93,7 @@ class Plan:
         return {
             "quick": self.quick,
             "policies": self.policies,
+            "computed_fields": self.computed_fields,
             "scenarios": sorted(self.scenarios),
             "h2load": {
                 "args": " ".join(self.h2.args()),
@@ -166,7 +168,13 @@ class Run:
         before = server.call_counts()
         name = f"bench-n{size}"
         tenant = load_tenant(
-            server.target, name, server.api_key(name), size, customers=self.plan.customers, policies=self.plan.policies
+            server.target,
+            name,
+            server.api_key(name),
+            size,
+            customers=self.plan.customers,
+            policies=self.plan.policies,
+            computed_fields=self.plan.computed_fields,
         )
         elapsed = time.monotonic() - started
         delta = counts_delta(before, server.call_counts())
@@ -183,7 +191,8 @@ class Run:
         }
         self.report.catalogues.append(info)
         say(
-            f"[n={size:,}] catalogue: {size:,} offers (8 categories with computed fields, "
+            f"[n={size:,}] catalogue: {size:,} offers (8 categories "
+            f"{'with' if self.plan.computed_fields else 'without'} computed fields, "
             f"{self.plan.policies} contact policies) and {tenant.outcomes_recorded:,} outcomes "
             f"of {tenant.customers:,} customers in {elapsed:.1f} s"
         )
@@ -539,6 +548,9 @@ def _parser() -> argparse.ArgumentParser:
         default=20,
         help="active contact policies of mixed types in the tenant (default %(default)s; 0 for none)",
     )
+    parser.add_argument(
+        "--no-computed-fields", action="store_true", help="categories without computed fields (for comparisons)"
+    )
     return parser
 
 
@@ -566,6 +578,7 @@ def make_plan(args: argparse.Namespace) -> Plan:
         batch=1_000,
         customers=1_000 if quick else 5_000,
         policies=args.policies,
+        computed_fields=not args.no_computed_fields,
     )
 
 

@@ -347,7 +347,7 @@ def _contact_policies(f: Funnel, live: LiveCounters, spend_today: IntArray | Non
         s.policies,
         alive=f.alive,
         exempt=f.exempt(),
-        offers=s.offers,
+        index=s.index,
         rows_by_category=s.by_category,
         request_channel=request.channel,
         request_segments=request.segments,
@@ -359,6 +359,7 @@ def _contact_policies(f: Funnel, live: LiveCounters, spend_today: IntArray | Non
         spend_today=spend_today,
         cost=s.cost_micros,
         daily_budget=s.daily_budget_micros,
+        explain=f.reasons is not None,
     )
     if f.reasons is not None:  # evaluate_policies already removed them from f.alive
         for drop in drops:

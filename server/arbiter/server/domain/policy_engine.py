@@ -321,7 +321,7 @@ def evaluate_policies(
     *,
     alive: BoolArray,
     exempt: BoolArray,
-    offers: list[Offer],
+    index: dict[str, int],
     rows_by_category: dict[str, IntArray],
     request_channel: str,
     request_segments: frozenset[str],
@@ -333,6 +333,7 @@ def evaluate_policies(
     spend_today: IntArray | None,
     cost: IntArray,
     daily_budget: IntArray,
+    explain: bool,
 ) -> list[PolicyDrop]:
     """Step 5 before ranking: which alive offers each policy blocks, in evaluation order.
 
@@ -340,7 +341,7 @@ def evaluate_policies(
     is updated in place as policies drop offers, so a later policy never
     claims an offer an earlier one already removed. Rules that depend only on
     the customer are decided first; their rows are computed only when they
-    block.
+    block. Per-row messages are made only when `explain` asks for them.
     """
     drops: list[PolicyDrop] = []
     view = _CustomerView(history if policies.needs_history else None, t_us, policies.offer_meta)
@@ -357,6 +358,7 @@ def evaluate_policies(
         rule = compiled.policy.rule
         per_row: dict[int, str] | None = None
         message: str | None = None
+        blocked: BoolArray | None = None
         if isinstance(rule, FrequencyCap):
             message = _frequency_cap(rule, compiled, view)
         elif isinstance(rule, Cooldown):
@@ -378,6 +380,7 @@ def evaluate_policies(
             blocked = governed(compiled) & (over_cap | over_budget)
             if blocked.any():
                 message = f"{compiled.label}: budget exhausted ({compiled.scope_text})"
+            if blocked.any() and explain:
                 per_row = {
                     i: (
                         f"{compiled.label}: {int(impressions[i])} impressions >= maxImpressions "
@@ -389,17 +392,17 @@ def evaluate_policies(
                     for i in np.flatnonzero(blocked).tolist()
                 }
         elif isinstance(rule, CategorySuppression):
-            per_row = _category_suppression(rule, compiled, view, governed, offers, rows_by_category)
+            found, per_row = _category_suppression(rule, compiled, view, governed, index, rows_by_category, explain)
+            if found is not None:
+                blocked, message = found, compiled.label
         elif isinstance(rule, MutualExclusion):
-            per_row = _recent_exclusion(rule, compiled, view, governed, offers)
-        if per_row:
-            blocked = np.zeros_like(alive)
-            blocked[list(per_row)] = True
-            message = message or compiled.label
-        elif message is not None:
-            blocked = governed(compiled)
-        else:
+            found, per_row = _recent_exclusion(rule, compiled, view, governed, index, explain)
+            if found is not None:
+                blocked, message = found, compiled.label
+        if message is None:
             continue
+        if blocked is None:
+            blocked = governed(compiled)
         if not blocked.any():
             continue
         alive &= ~blocked
@@ -425,10 +428,11 @@ def _category_suppression(
     compiled: CompiledPolicy,
     view: _CustomerView,
     governed: Callable[[CompiledPolicy], BoolArray],
-    offers: list[Offer],
+    index: dict[str, int],
     rows_by_category: dict[str, IntArray],
-) -> dict[int, str]:
-    """Rows blocked because another offer of their category was shown within the window, with messages."""
+    explain: bool,
+) -> tuple[BoolArray | None, dict[int, str] | None]:
+    """Rows blocked because another offer of their category was shown within the window (messages if explaining)."""
     since = view.t_us - rule.hours * US_PER_HOUR
     shown: dict[str, dict[str, int]] = {}  # category -> offer -> last impression
     for event in view.scoped(compiled.scope_key):
@@ -436,19 +440,25 @@ def _category_suppression(
             category = view.meta.get(event.offer_id, _NO_META)[0]
             if category:
                 shown.setdefault(category, {})[event.offer_id] = event.occurred_us
-    messages: dict[int, str] = {}
     if not shown:
-        return messages
+        return None, None
     rows = governed(compiled)
+    blocked = np.zeros_like(rows)
+    messages: dict[int, str] | None = {} if explain else None
     for category, seen in shown.items():
-        last_offer, last_us = max(seen.items(), key=lambda item: item[1])
-        for i in rows_by_category.get(category, np.empty(0, np.int64)).tolist():
-            if rows[i] and offers[i].id not in seen:
-                messages[i] = (
-                    f"{compiled.label}: {last_offer} of category {category} shown "
-                    f"{(view.t_us - last_us) / US_PER_HOUR:.2f}h ago < {rule.hours:g}h"
-                )
-    return messages
+        in_category = np.zeros_like(rows)
+        in_category[rows_by_category.get(category, np.empty(0, np.int64))] = True
+        in_category[[index[o] for o in seen if o in index]] = False  # the offers shown are not "the rest"
+        newly = in_category & rows
+        blocked |= newly
+        if messages is not None:
+            last_offer, last_us = max(seen.items(), key=lambda item: item[1])
+            text = (
+                f"{compiled.label}: {last_offer} of category {category} shown "
+                f"{(view.t_us - last_us) / US_PER_HOUR:.2f}h ago < {rule.hours:g}h"
+            )
+            messages.update(dict.fromkeys(np.flatnonzero(newly).tolist(), text))
+    return blocked, messages
 
 
 def _recent_exclusion(
@@ -456,9 +466,10 @@ def _recent_exclusion(
     compiled: CompiledPolicy,
     view: _CustomerView,
     governed: Callable[[CompiledPolicy], BoolArray],
-    offers: list[Offer],
-) -> dict[int, str]:
-    """Members blocked because another member was shown within the window, with messages."""
+    index: dict[str, int],
+    explain: bool,
+) -> tuple[BoolArray | None, dict[int, str] | None]:
+    """Members blocked because another member was shown within the window (messages if explaining)."""
     since = view.t_us - rule.window_days * US_PER_DAY
     shown: dict[str, int] = {}
     for event in view.scoped(compiled.scope_key):
@@ -468,17 +479,23 @@ def _recent_exclusion(
             and event.offer_id in compiled.member_ids
         ):
             shown[event.offer_id] = event.occurred_us
-    messages: dict[int, str] = {}
     if not shown:
-        return messages
-    for i in np.flatnonzero(governed(compiled)).tolist():
-        others = {k: v for k, v in shown.items() if k != offers[i].id}
-        if others:
-            other, at = max(others.items(), key=lambda item: item[1])
-            messages[i] = (
-                f"{compiled.label}: member {other} shown {(view.t_us - at) / US_PER_DAY:.2f}d ago < {rule.window_days}d"
-            )
-    return messages
+        return None, None
+    blocked = governed(compiled)
+    if len(shown) == 1:  # the member shown is not blocked by itself; with two or more, every member is
+        (only,) = shown
+        if only in index:
+            blocked[index[only]] = False
+    if not explain:
+        return blocked, None
+    messages: dict[int, str] = {}
+    ids = {i: offer_id for offer_id, i in index.items() if blocked[i]}
+    for i, offer_id in ids.items():
+        other, at = max(((k, v) for k, v in shown.items() if k != offer_id), key=lambda item: item[1])
+        messages[i] = (
+            f"{compiled.label}: member {other} shown {(view.t_us - at) / US_PER_DAY:.2f}d ago < {rule.window_days}d"
+        )
+    return blocked, messages
 
 
 def exclude_in_ranking(
