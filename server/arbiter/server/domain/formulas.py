@@ -425,8 +425,11 @@ def evaluate(formula: Formula, scope: Scope) -> Value:
 
 
 def _number(value: Any) -> float | None:
-    # Booleans are not numbers here, although Python treats them as ints.
-    if isinstance(value, bool) or not isinstance(value, (int, float)):
+    # Inside a formula every number is a float (names normalise what they
+    # read); booleans are not numbers, although Python treats them as ints.
+    if type(value) is float:
+        return value
+    if isinstance(value, bool) or not isinstance(value, int):
         return None
     return float(value)
 
@@ -445,6 +448,22 @@ def _normalise(value: Any) -> Value:
     if isinstance(value, (int, float)):
         return _finite(float(value))
     return None  # objects have no meaning in a formula
+
+
+def _finite_or_none(value: float) -> float | None:
+    return value if value - value == 0.0 else None  # inf - inf and nan - nan are nan
+
+
+def _divide(a: float, b: float) -> float | None:
+    return None if b == 0 else _finite_or_none(a / b)
+
+
+_OPERATORS: dict[str, Callable[[float, float], float | None]] = {
+    "+": lambda a, b: _finite_or_none(a + b),
+    "-": lambda a, b: _finite_or_none(a - b),
+    "*": lambda a, b: _finite_or_none(a * b),
+    "/": _divide,
+}
 
 
 def _arith(op: str, left: Value, right: Value) -> Value:
@@ -563,13 +582,26 @@ def _compile(node: Node) -> Callable[[Scope], Value]:
         return literal
     if isinstance(node, Name):
         key, namespace = node.key, node.namespace
+        if not namespace:
 
-        def name(scope: Scope) -> Value:
+            def field_name(scope: Scope) -> Value:
+                scope.steps += 1
+                return _normalise(scope.fields.get(key))
+
+            return field_name
+        if namespace == "customer":
+
+            def customer_name(scope: Scope) -> Value:
+                scope.steps += 1
+                return _normalise(scope.customer.get(key))
+
+            return customer_name
+
+        def offer_name(scope: Scope) -> Value:
             scope.steps += 1
-            source = scope.fields if not namespace else scope.customer if namespace == "customer" else scope.offer
-            return _normalise(source.get(key))
+            return _normalise(scope.offer.get(key))
 
-        return name
+        return offer_name
     if isinstance(node, Binary):
         op, left, right = node.op, _compile(node.left), _compile(node.right)
         if op == "and":
@@ -586,13 +618,25 @@ def _compile(node: Node) -> Callable[[Scope], Value]:
                 return _truthy(left(scope)) or _truthy(right(scope))
 
             return either
-        combine = _compare if op in _COMPARISONS else _arith
+        if op in _COMPARISONS:
 
-        def binary(scope: Scope) -> Value:
+            def comparison(scope: Scope) -> Value:
+                scope.steps += 1
+                return _compare(op, left(scope), right(scope))
+
+            return comparison
+        operate = _OPERATORS[op]
+
+        def arithmetic(scope: Scope) -> Value:
             scope.steps += 1
-            return combine(op, left(scope), right(scope))
+            a, b = left(scope), right(scope)
+            if type(a) is not float or type(b) is not float:
+                a, b = _number(a), _number(b)
+                if a is None or b is None:
+                    return None
+            return operate(a, b)
 
-        return binary
+        return arithmetic
     if isinstance(node, Unary):
         operand = _compile(node.operand)
         if node.op == "not":
