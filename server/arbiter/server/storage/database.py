@@ -11,7 +11,7 @@ from sqlite_utils import Database
 from .migrations import migrations
 
 BUSY_TIMEOUT_MS = 5_000
-WRITER_CACHE_KIB = 64 * 1024
+WRITER_CACHE_KIB = 8 * 1024
 WAL_AUTOCHECKPOINT_PAGES = 16_384
 
 
@@ -34,9 +34,11 @@ def open_writer(path: Path, durability: Durability) -> Database:
     conn.execute("PRAGMA journal_mode = WAL")
     conn.execute("PRAGMA synchronous = " + ("FULL" if durability is Durability.FULL else "NORMAL"))
     conn.execute("PRAGMA foreign_keys = ON")
-    # Outcomes insert into four indexes with random keys: a bigger page cache
-    # keeps them in memory, and a bigger WAL lets a batch commit without
-    # checkpointing every time (SQLite's default is every 1,000 pages).
+    # Outcomes insert into four indexes with random keys: a page cache of a
+    # few MiB keeps their hot pages in memory (bigger ones buy little and make
+    # resident memory climb for as long as the database grows), and a bigger
+    # WAL lets a batch commit without checkpointing every time (SQLite's
+    # default is every 1,000 pages).
     conn.execute(f"PRAGMA cache_size = -{WRITER_CACHE_KIB}")
     conn.execute(f"PRAGMA wal_autocheckpoint = {WAL_AUTOCHECKPOINT_PAGES}")
     db = Database(conn, execute_plugins=False)
