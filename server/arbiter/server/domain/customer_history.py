@@ -41,10 +41,6 @@ class CustomerHistory:
             del self.events[0]
         self.memo.clear()
 
-    def until(self, at_us: int) -> list[HistoryEvent]:
-        """The events at or before `at_us`, oldest first."""
-        return self.events[: bisect.bisect_right(self.events, (at_us, float("inf")))]
-
     def last_impressions(self, at_us: int) -> dict[str, int]:
         """The latest impression time of each offer, among impressions at or before `at_us`."""
         last: dict[str, int] = {}

@@ -78,13 +78,6 @@ class Funnel:
                 self.messages[i] = messages if isinstance(messages, str) else messages[i]
         self.alive &= ~rows
 
-    def drop_one(self, i: int, reason: DropReason, message: str) -> None:
-        if self.alive[i]:
-            self.alive[i] = False
-            if self.reasons is not None:
-                self.reasons[i] = reason
-                self.messages[i] = message
-
 
 def decide(
     snapshot: CatalogSnapshot,

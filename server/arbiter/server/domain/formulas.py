@@ -466,21 +466,6 @@ _OPERATORS: dict[str, Callable[[float, float], float | None]] = {
 }
 
 
-def _arith(op: str, left: Value, right: Value) -> Value:
-    a, b = _number(left), _number(right)
-    if a is None or b is None:
-        return None
-    if op == "+":
-        return _finite(a + b)
-    if op == "-":
-        return _finite(a - b)
-    if op == "*":
-        return _finite(a * b)
-    if b == 0:
-        return None
-    return _finite(a / b)
-
-
 def _compare(op: str, left: Value, right: Value) -> Value:
     if left is None or right is None:
         return None

@@ -52,7 +52,6 @@ class Writer:
         self._thread: threading.Thread | None = None
         self._loop: asyncio.AbstractEventLoop | None = None
         self._closing = False
-        self.batches_committed = 0
 
     def start(self, loop: asyncio.AbstractEventLoop) -> None:
         """Open (and migrate) the database on the calling thread, then start the writer thread."""
@@ -132,8 +131,6 @@ class Writer:
             log.exception("write batch of %d jobs failed to commit", len(batch))
             for job in batch:
                 job.outcome = (False, exc)
-        else:
-            self.batches_committed += 1
         assert self._loop is not None
         self._loop.call_soon_threadsafe(_resolve, batch)
 
