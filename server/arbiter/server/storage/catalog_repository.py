@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import sqlite3
+from collections import defaultdict
 from collections.abc import Callable
 from dataclasses import dataclass, field, replace
 from datetime import datetime
@@ -63,13 +64,10 @@ class CatalogRepository:
         self._writer = writer
         self._reader = reader
         self._clock = clock
-        self._tenants: dict[str, TenantCatalog] = {}
+        self._tenants: defaultdict[str, TenantCatalog] = defaultdict(TenantCatalog)
 
     def tenant(self, tenant: str) -> TenantCatalog:
-        catalog = self._tenants.get(tenant)
-        if catalog is None:
-            catalog = self._tenants[tenant] = TenantCatalog()
-        return catalog
+        return self._tenants[tenant]
 
     # -- categories ----------------------------------------------------------
 

@@ -11,7 +11,7 @@ the event loop.
 from __future__ import annotations
 
 import sqlite3
-from collections import OrderedDict
+from collections import OrderedDict, defaultdict
 from dataclasses import dataclass, field
 
 import numpy as np
@@ -167,13 +167,10 @@ class Counters:
     """Every tenant's counters."""
 
     def __init__(self) -> None:
-        self._tenants: dict[str, TenantCounters] = {}
+        self._tenants: defaultdict[str, TenantCounters] = defaultdict(TenantCounters)
 
     def tenant(self, tenant: str) -> TenantCounters:
-        counters = self._tenants.get(tenant)
-        if counters is None:
-            counters = self._tenants[tenant] = TenantCounters()
-        return counters
+        return self._tenants[tenant]
 
     def load(self, conn: sqlite3.Connection) -> None:
         """Lifetime impressions and model counts from SQLite (start-up); days load on demand."""

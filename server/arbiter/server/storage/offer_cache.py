@@ -9,6 +9,7 @@ built from is stale, which coalesces any number of writes into one rebuild.
 from __future__ import annotations
 
 import sqlite3
+from collections import defaultdict
 from dataclasses import dataclass, field
 
 from ..domain.offers import Offer
@@ -27,13 +28,10 @@ class OfferCache:
     """Every tenant's offers, by tenant."""
 
     def __init__(self) -> None:
-        self._tenants: dict[str, TenantOffers] = {}
+        self._tenants: defaultdict[str, TenantOffers] = defaultdict(TenantOffers)
 
     def tenant(self, tenant: str) -> TenantOffers:
-        offers = self._tenants.get(tenant)
-        if offers is None:
-            offers = self._tenants[tenant] = TenantOffers()
-        return offers
+        return self._tenants[tenant]
 
     def tenants(self) -> list[str]:
         return list(self._tenants)

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import sqlite3
+from collections import defaultdict
 from collections.abc import Callable
 from dataclasses import dataclass, field, replace
 from datetime import datetime
@@ -53,13 +54,10 @@ class PolicyRepository:
         self._writer = writer
         self._reader = reader
         self._clock = clock
-        self._tenants: dict[str, TenantPolicies] = {}
+        self._tenants: defaultdict[str, TenantPolicies] = defaultdict(TenantPolicies)
 
     def tenant(self, tenant: str) -> TenantPolicies:
-        policies = self._tenants.get(tenant)
-        if policies is None:
-            policies = self._tenants[tenant] = TenantPolicies()
-        return policies
+        return self._tenants[tenant]
 
     def get(self, tenant: str, policy_id: str) -> ContactPolicy:
         policy = self.tenant(tenant).by_id.get(policy_id)
