@@ -20,7 +20,7 @@ from arbiter.client import (
     NotFoundError,
     category_to_dict,
 )
-from arbiter.server.storage.migrations import migrations
+from arbiter.server.storage.sqlite.migrations import migrations
 from arbiter.v1 import catalog_pb2, decisions_pb2, offers_pb2
 
 NOW = datetime(2026, 5, 6, 12, 0, tzinfo=UTC)

@@ -10,7 +10,7 @@ import pytest
 from hypothesis import given
 from hypothesis import strategies as st
 
-from arbiter.server.domain import offer_rules
+from arbiter.server.domain import field_masks, offer_rules
 from arbiter.server.domain.errors import FailedPrecondition, InvalidArgument
 from arbiter.server.domain.offers import (
     Budget,
@@ -22,7 +22,7 @@ from arbiter.server.domain.offers import (
     TimeWindow,
 )
 from arbiter.server.domain.timekeeping import from_epoch_micros, to_epoch_micros
-from arbiter.server.storage.offer_codec import offer_from_row, offer_to_json
+from arbiter.server.storage.sqlite.offer_codec import offer_from_row, offer_to_json
 
 # -- camel ----------------------------------------------------------------------
 
@@ -44,10 +44,10 @@ from arbiter.server.storage.offer_codec import offer_from_row, offer_to_json
     ],
 )
 def test_camel(path: str, expected: str) -> None:
-    assert offer_rules.camel(path) == expected
+    assert field_masks.camel(path) == expected
 
 
-# -- normalize_mask ---------------------------------------------------------------
+# -- parsing update masks ---------------------------------------------------------------
 
 TOP_LEVEL = [
     "name",
@@ -83,19 +83,19 @@ TOP_LEVEL = [
     ],
 )
 def test_normalize_mask_canonicalises(paths: list[str], expected: list[str]) -> None:
-    assert offer_rules.normalize_mask(paths) == expected
+    assert offer_rules.OFFER_UPDATES.parse(paths) == expected
 
 
 def test_star_expands_to_every_mutable_top_level_field() -> None:
-    expanded = offer_rules.normalize_mask(["*"])
+    expanded = offer_rules.OFFER_UPDATES.parse(["*"])
 
     assert set(expanded) == set(TOP_LEVEL)
-    assert not set(expanded) & offer_rules.OUTPUT_ONLY_PATHS
+    assert not set(expanded) & set(field_masks.OUTPUT_ONLY)
 
 
 def test_normalize_mask_reports_every_bad_path() -> None:
     with pytest.raises(InvalidArgument) as info:
-        offer_rules.normalize_mask(["nope", "name", "id", "createdAt", "updated_at", "budget.x", "custom_fields."])
+        offer_rules.OFFER_UPDATES.parse(["nope", "name", "id", "createdAt", "updated_at", "budget.x", "custom_fields."])
 
     assert [v.field for v in info.value.violations] == ["updateMask"] * 6
     text = " ".join(v.description for v in info.value.violations)
@@ -103,7 +103,7 @@ def test_normalize_mask_reports_every_bad_path() -> None:
         assert repr(bad) in text
 
 
-# -- present_paths ------------------------------------------------------------------
+# -- paths set in a patch ------------------------------------------------------------------
 
 
 PRESENT_CASES: list[tuple[str, Offer, list[str]]] = [
@@ -133,7 +133,7 @@ PRESENT_CASES: list[tuple[str, Offer, list[str]]] = [
 
 @pytest.mark.parametrize(("patch", "expected"), [pytest.param(p, e, id=i) for i, p, e in PRESENT_CASES])
 def test_present_paths(patch: Offer, expected: list[str]) -> None:
-    assert offer_rules.present_paths(patch) == expected
+    assert offer_rules.OFFER_UPDATES.present(patch) == expected
 
 
 # -- apply_update -------------------------------------------------------------------

@@ -7,7 +7,7 @@ import sys
 from hypothesis import given
 from hypothesis import strategies as st
 
-from arbiter.server.storage.customer_histories import SeenFilter
+from arbiter.server.storage.inprocess.histories import SeenFilter
 
 
 @given(st.lists(st.tuples(st.text(max_size=8), st.text(max_size=20)), max_size=200))

@@ -10,9 +10,9 @@ import signal
 import sys
 from collections.abc import Sequence
 
-from .app import build_application
+from .application import build_application
 from .config import Config, ConfigError, is_loopback, load_config, split_address
-from .transport.errors import CALL_COUNTS
+from .transport.grpc.interceptor import CALL_COUNTS
 
 log = logging.getLogger("arbiter.server")
 

@@ -6,12 +6,11 @@ import argparse
 import ipaddress
 import os
 from collections.abc import Mapping, Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, fields
 from pathlib import Path
 
-from .storage.database import Durability
+from .storage.sqlite.database import Durability
 
-DEFAULT_ADDRESS = "127.0.0.1:50051"
 DEFAULT_DB = "arbiter.db"
 LOG_LEVELS = ("debug", "info", "warning", "error")
 
@@ -24,7 +23,7 @@ class ConfigError(ValueError):
 class Config:
     """Everything the server is started with."""
 
-    address: str = DEFAULT_ADDRESS
+    address: str = "127.0.0.1:50051"
     db: Path = Path(DEFAULT_DB)
     log_level: str = "info"
     durability: Durability = Durability.PROCESS
@@ -80,108 +79,99 @@ def check_servable(config: Config) -> None:
             raise ConfigError(f"{flag} {path}: no such file")
 
 
+_DEFAULTS = {f.name: f.default for f in fields(Config)}
+
+
+def _env_flag(env: Mapping[str, str], name: str) -> bool:
+    return env.get(name, "") in ("1", "true", "yes")
+
+
 def _parser(env: Mapping[str, str]) -> argparse.ArgumentParser:
+    """The command line; each default comes from the environment, else from Config (written once, there)."""
     parser = argparse.ArgumentParser(prog="arbiter", description="Arbiter next-best-action decisioning server (gRPC).")
-    parser.add_argument(
-        "--address",
-        default=env.get("ARBITER_ADDRESS", DEFAULT_ADDRESS),
-        help="host:port to listen on; port 0 picks a free port (env ARBITER_ADDRESS, default %(default)s)",
-    )
-    parser.add_argument("--db", default=env.get("ARBITER_DB", DEFAULT_DB), help="SQLite database file (env ARBITER_DB)")
-    parser.add_argument(
-        "--log-level",
-        default=env.get("ARBITER_LOG_LEVEL", "info"),
-        choices=LOG_LEVELS,
-        help="(env ARBITER_LOG_LEVEL, default %(default)s)",
-    )
-    parser.add_argument(
+
+    def option(flag: str, field: str, kind: type, help_text: str, **extra: object) -> None:
+        variable = "ARBITER_" + field.upper()
+        raw = env.get(variable)
+        default = _DEFAULTS[field] if raw is None else raw
+        parser.add_argument(
+            flag,
+            dest=field,
+            type=kind,
+            default=default,
+            help=f"{help_text} (env {variable}, default %(default)s)",
+            **extra,  # type: ignore[arg-type]
+        )
+
+    def switch(flag: str, field: str, help_text: str) -> None:
+        variable = "ARBITER_" + field.upper()
+        parser.add_argument(
+            flag, dest=field, action="store_true", default=_env_flag(env, variable), help=f"{help_text} ({variable}=1)"
+        )
+
+    option("--address", "address", str, "host:port to listen on; port 0 picks a free port")
+    option("--db", "db", Path, "SQLite database file")
+    option("--log-level", "log_level", str, "how much to log", choices=LOG_LEVELS)
+    option(
         "--durability",
-        default=env.get("ARBITER_DURABILITY", Durability.PROCESS.value),
+        "durability",
+        str,
+        "process: acknowledged writes survive a server crash; full: also power loss, one fsync per committed batch",
         choices=[d.value for d in Durability],
-        help="process: acknowledged writes survive a server crash (default); full: also power loss, "
-        "one fsync per committed batch (env ARBITER_DURABILITY)",
     )
-    parser.add_argument(
-        "--customer-cache-size",
-        type=int,
-        default=int(env.get("ARBITER_CUSTOMER_CACHE_SIZE", "100000")),
-        help="customer histories kept in memory (env ARBITER_CUSTOMER_CACHE_SIZE, default %(default)s)",
-    )
-    parser.add_argument(
+    option("--customer-cache-size", "customer_cache_size", int, "customer histories kept in memory")
+    switch(
         "--insecure-no-auth",
-        action="store_true",
-        default=env.get("ARBITER_INSECURE_NO_AUTH", "") in ("1", "true", "yes"),
-        help="no API keys: the tenant comes from x-tenant-id; only on loopback addresses "
-        "(env ARBITER_INSECURE_NO_AUTH=1)",
+        "insecure_no_auth",
+        "no API keys: the tenant comes from x-tenant-id; only on loopback addresses",
     )
-    parser.add_argument(
-        "--tls-cert", default=env.get("ARBITER_TLS_CERT"), help="PEM certificate chain (env ARBITER_TLS_CERT)"
-    )
-    parser.add_argument("--tls-key", default=env.get("ARBITER_TLS_KEY"), help="PEM private key (env ARBITER_TLS_KEY)")
-    parser.add_argument(
+    option("--tls-cert", "tls_cert", Path, "PEM certificate chain")
+    option("--tls-key", "tls_key", Path, "PEM private key")
+    option(
         "--tls-client-ca",
-        default=env.get("ARBITER_TLS_CLIENT_CA"),
-        help="PEM CA bundle; clients must present a certificate it signed (mutual TLS; env ARBITER_TLS_CLIENT_CA)",
+        "tls_client_ca",
+        Path,
+        "PEM CA bundle; clients must present a certificate it signed (mutual TLS)",
     )
-    parser.add_argument(
-        "--max-message-bytes",
-        type=int,
-        default=int(env.get("ARBITER_MAX_MESSAGE_BYTES", str(4 * 1024 * 1024))),
-        help="largest request accepted (env ARBITER_MAX_MESSAGE_BYTES, default %(default)s)",
-    )
-    parser.add_argument(
+    option("--max-message-bytes", "max_message_bytes", int, "largest request accepted")
+    option(
         "--max-concurrent-rpcs",
-        type=int,
-        default=int(env.get("ARBITER_MAX_CONCURRENT_RPCS", "1000")),
-        help="calls in progress at once; more are refused with RESOURCE_EXHAUSTED "
-        "(env ARBITER_MAX_CONCURRENT_RPCS, default %(default)s)",
+        "max_concurrent_rpcs",
+        int,
+        "calls in progress at once; more are refused with RESOURCE_EXHAUSTED",
     )
-    parser.add_argument(
-        "--rate-limit",
-        type=float,
-        default=float(env.get("ARBITER_RATE_LIMIT", "0")),
-        help="calls per second per tenant, 0 for no limit (env ARBITER_RATE_LIMIT, default off)",
-    )
-    parser.add_argument(
+    option("--rate-limit", "rate_limit", float, "calls per second per tenant, 0 for no limit")
+    option(
         "--rate-burst",
-        type=float,
-        default=float(env.get("ARBITER_RATE_BURST", "0")),
-        help="calls a tenant may make at once above the rate; 0 means one second's worth (env ARBITER_RATE_BURST)",
+        "rate_burst",
+        float,
+        "calls a tenant may make at once above the rate; 0 means one second's worth",
     )
-    parser.add_argument(
-        "--demo",
-        action="store_true",
-        default=env.get("ARBITER_DEMO", "") in ("1", "true", "yes"),
-        help="load the demo catalogue (idempotent) before serving (env ARBITER_DEMO=1)",
-    )
+    switch("--demo", "demo", "load the demo catalogue (idempotent) and print a new demo admin key before serving")
     return parser
 
 
 def load_config(argv: Sequence[str] | None = None, env: Mapping[str, str] | None = None) -> Config:
     env = os.environ if env is None else env
-    args = _parser(env).parse_args(argv)
-    # argparse checks choices only for flags, so environment values are checked here.
-    if args.log_level not in LOG_LEVELS:
-        raise ConfigError(f"log level {args.log_level!r} is not one of {', '.join(LOG_LEVELS)}")
-    durabilities = [d.value for d in Durability]
-    if args.durability not in durabilities:
-        raise ConfigError(f"durability {args.durability!r} is not one of {', '.join(durabilities)}")
-    config = Config(
-        address=args.address,
-        db=Path(args.db),
-        log_level=args.log_level,
-        durability=Durability(args.durability),
-        demo=args.demo,
-        customer_cache_size=args.customer_cache_size,
-        insecure_no_auth=args.insecure_no_auth,
-        tls_cert=Path(args.tls_cert) if args.tls_cert else None,
-        tls_key=Path(args.tls_key) if args.tls_key else None,
-        tls_client_ca=Path(args.tls_client_ca) if args.tls_client_ca else None,
-        max_message_bytes=args.max_message_bytes,
-        max_concurrent_rpcs=args.max_concurrent_rpcs,
-        rate_limit=args.rate_limit,
-        rate_burst=args.rate_burst,
-    )
+    parser = _parser(env)
+    try:
+        args = parser.parse_args(argv)
+    except ValueError as exc:  # an environment value of the wrong type
+        raise ConfigError(str(exc)) from None
+    values = vars(args)
+    # argparse applies `type` and `choices` to flags only (and `type` to string defaults), so
+    # values from the environment are converted and checked here.
+    for name, kind in (("db", Path), ("tls_cert", Path), ("tls_key", Path), ("tls_client_ca", Path)):
+        if isinstance(values[name], str):
+            values[name] = kind(values[name])
+    if values["log_level"] not in LOG_LEVELS:
+        raise ConfigError(f"log level {values['log_level']!r} is not one of {', '.join(LOG_LEVELS)}")
+    if not isinstance(values["durability"], Durability):
+        choices = [d.value for d in Durability]
+        if values["durability"] not in choices:
+            raise ConfigError(f"durability {values['durability']!r} is not one of {', '.join(choices)}")
+        values["durability"] = Durability(values["durability"])
+    config = Config(**values)
     for flag, value in (
         ("--customer-cache-size", config.customer_cache_size),
         ("--max-message-bytes", config.max_message_bytes),

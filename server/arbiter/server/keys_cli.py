@@ -8,19 +8,22 @@ from __future__ import annotations
 
 import argparse
 import os
-import re
 import sys
 from collections.abc import Sequence
-from datetime import timedelta
+from datetime import UTC, datetime, timedelta
 from pathlib import Path
 
 from .config import DEFAULT_DB
-from .domain.access import Role
-from .domain.errors import DomainError
+from .domain.access import ApiKey, Role, key_violations, new_secret, secret_sha256, tenant_id_problem
+from .domain.errors import DomainError, raise_if_invalid
 from .domain.timekeeping import utc_now
-from .storage.api_keys import create_key_offline, list_keys_offline, revoke_key_offline
+from .storage.sqlite.key_store import create_key_offline, list_keys_offline, revoke_key_offline
 
-_TENANT = re.compile(r"^[a-z0-9][a-z0-9_-]{0,63}$")
+
+def _instant(text: str) -> datetime:
+    """An RFC 3339 instant; one without an offset is read as UTC."""
+    moment = datetime.fromisoformat(text)
+    return moment if moment.tzinfo is not None else moment.replace(tzinfo=UTC)
 
 
 def _parser() -> argparse.ArgumentParser:
@@ -31,7 +34,11 @@ def _parser() -> argparse.ArgumentParser:
     create.add_argument("--tenant", required=True, help="the tenant the key acts for")
     create.add_argument("--role", required=True, choices=[r.value for r in Role])
     create.add_argument("--name", default="", help="a label for people")
-    create.add_argument("--expires-in-days", type=float, help="the key stops working after this many days")
+    expiry = create.add_mutually_exclusive_group()
+    expiry.add_argument("--expires-in-days", type=float, help="the key stops working after this many days")
+    expiry.add_argument(
+        "--expires-at", type=_instant, help="the key stops working at this instant (RFC 3339, e.g. 2027-01-31T18:00Z)"
+    )
     create.add_argument("--db", dest="db_sub", help=argparse.SUPPRESS)
     commands.add_parser("list", help="list every key (never the secrets)").add_argument(
         "--db", dest="db_sub", help=argparse.SUPPRESS
@@ -48,13 +55,18 @@ def keys_main(argv: Sequence[str]) -> int:
     now = utc_now()
     try:
         if args.command == "create":
-            if not _TENANT.match(args.tenant):
-                print(
-                    f"arbiter keys: tenant ids match [a-z0-9][a-z0-9_-]{{0,63}}, got {args.tenant!r}", file=sys.stderr
-                )
+            problem = tenant_id_problem(args.tenant)
+            if problem is not None:
+                print(f"arbiter keys: {problem}", file=sys.stderr)
                 return 2
-            expires = now + timedelta(days=args.expires_in_days) if args.expires_in_days is not None else None
-            key, secret = create_key_offline(db, args.tenant, Role(args.role), args.name, expires, now)
+            expires = args.expires_at
+            if args.expires_in_days is not None:
+                expires = now + timedelta(days=args.expires_in_days)
+            role = Role(args.role)
+            raise_if_invalid((), key_violations(args.name, role, expires, now))
+            key_id, secret = new_secret()
+            key = ApiKey(key_id, args.tenant, args.name, role, secret_sha256(secret), now, expires)
+            create_key_offline(db, key)
             print(secret)
             print(
                 f"created {key.id} (tenant {key.tenant}, role {key.role.value}); the secret above is not stored",

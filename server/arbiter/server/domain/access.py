@@ -11,19 +11,28 @@ import secrets
 from dataclasses import dataclass
 from datetime import datetime
 
-from .errors import DomainError
+from .errors import FieldViolation, InvalidArgument, PermissionDenied, Unauthenticated, ViolationCollector
 
 KEY_ID_PREFIX = "key_"
 SECRET_PREFIX = "arb_"
 _SECRET_PATTERN = re.compile(r"^arb_([0-9a-f]{16})_([A-Za-z0-9_-]{43})$")
+TENANT_ID_PATTERN = re.compile(r"^[a-z0-9][a-z0-9_-]{0,63}$")
+DEFAULT_TENANT = "default"
 
 
-class Unauthenticated(DomainError):
-    default_reason = "UNAUTHENTICATED"
+def tenant_id_problem(value: str) -> str | None:
+    """Why `value` is not a tenant id (None when it is one)."""
+    if TENANT_ID_PATTERN.match(value):
+        return None
+    return f"tenant ids match [a-z0-9][a-z0-9_-]{{0,63}}, got {value!r}"
 
 
-class PermissionDenied(DomainError):
-    default_reason = "PERMISSION_DENIED"
+def check_tenant_id(value: str, field: str) -> str:
+    """The tenant id, or InvalidArgument naming `field`."""
+    problem = tenant_id_problem(value)
+    if problem is not None:
+        raise InvalidArgument.single(field, problem)
+    return value
 
 
 class Role(enum.Enum):
@@ -83,6 +92,21 @@ class Principal:
     key_id: str | None = None
 
 
+MAX_KEY_NAME_LENGTH = 255
+
+
+def key_violations(name: str, role: Role | None, expires_at: datetime | None, now: datetime) -> list[FieldViolation]:
+    """Every problem of a key about to be created."""
+    v = ViolationCollector()
+    if role is None:
+        v.add("role", "is required: admin, editor or decide")
+    if len(name) > MAX_KEY_NAME_LENGTH:
+        v.add("name", f"must be at most {MAX_KEY_NAME_LENGTH} characters")
+    if expires_at is not None and expires_at <= now:
+        v.add("expiresAt", f"must be in the future, got {expires_at.isoformat()}")
+    return v.violations
+
+
 def new_secret() -> tuple[str, str]:
     """A fresh key: (key id, secret). The secret carries 256 random bits."""
     hex_id = secrets.token_hex(8)
@@ -115,6 +139,7 @@ def check_key(key: ApiKey | None, secret: str, now: datetime) -> ApiKey:
 
 
 def require(principal: Principal, permission: Permission) -> None:
+    """Raise PermissionDenied unless the principal's role grants `permission` (SPEC.md "Security")."""
     if permission not in ROLE_PERMISSIONS[principal.role]:
         raise PermissionDenied(
             f"a key with role {principal.role.value} may not {permission.value}",

@@ -10,6 +10,7 @@ from datetime import date, datetime
 from typing import Any
 
 from .errors import FieldViolation, InvalidArgument, ViolationCollector
+from .field_masks import UpdateRule
 from .formulas import ComputedField, ComputedFields, FormulaError, compile_formula, order_computed_fields
 
 CATEGORY_PREFIX = "cat_"
@@ -81,6 +82,11 @@ class SubCategory:
     description: str = ""
     created_at: datetime | None = None
     updated_at: datetime | None = None
+
+
+CATEGORY_UPDATES = UpdateRule(Category, required=("status",))
+# A sub-category cannot move to another category: its category_id is not a path updates may name.
+SUB_CATEGORY_UPDATES = UpdateRule(SubCategory, exclude=("category_id",))
 
 
 def check_caller_id(prefix: str, value: str, path: str) -> None:
@@ -170,6 +176,22 @@ def _validate_field(v: ViolationCollector, field: FieldDefinition, keys: set[str
         if problem:
             v.add("defaultValue", problem)
     return None
+
+
+def sub_category_violations(sub: SubCategory) -> list[FieldViolation]:
+    """Every violation of a sub-category's own fields."""
+    v = ViolationCollector()
+    _text(v, "name", sub.name, MAX_NAME_LENGTH, required=True)
+    _text(v, "description", sub.description, MAX_DESCRIPTION_LENGTH)
+    return v.violations
+
+
+def compile_category(category: Category) -> ComputedFields:
+    """A stored category's computed fields, compiled; one stored before a rule tightened keeps none."""
+    try:
+        return validate_category(category)
+    except InvalidArgument:
+        return ComputedFields(())
 
 
 def _json(value: Any) -> str:

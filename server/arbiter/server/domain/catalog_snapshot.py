@@ -33,8 +33,14 @@ US_PER_DAY = 86_400 * 1_000_000
 
 @dataclass(frozen=True, eq=False)
 class CatalogSnapshot:
-    """Columns over the tenant's active offers; row i describes offers[i]."""
+    """Columns over the tenant's active offers; row i describes offers[i].
 
+    `generation` identifies the snapshot for as long as the process lives
+    (TenantView numbers them): anything derived from a snapshot and kept
+    elsewhere, such as a customer's memoised views, is keyed by it.
+    """
+
+    generation: int
     offers: list[Offer]
     index: dict[str, int]
     tenant_zone: ZoneInfo
@@ -157,6 +163,8 @@ class CatalogSnapshot:
         archived_categories: frozenset[str] = frozenset(),
         computed_fields: dict[str, ComputedFields] | None = None,
         policies: list[ContactPolicy] | None = None,
+        *,
+        generation: int,
     ) -> CatalogSnapshot:
         """Compile the active offers among `offers` (every offer of the tenant, any order) into a snapshot.
 
@@ -259,10 +267,11 @@ class CatalogSnapshot:
         by_category, by_sub_category = as_index(category_lists), as_index(sub_category_lists)
         meta = {o.id: (o.category_id, o.sub_category_id, o.tags) for o in offers}
         policy_set = compile_policies(
-            policies or [], active, meta, {"category": by_category, "sub_category": by_sub_category}
+            policies or [], active, meta, {"category": by_category, "sub_category": by_sub_category}, generation
         )
 
         return cls(
+            generation=generation,
             offers=active,
             index=index,
             tenant_zone=tenant_zone,

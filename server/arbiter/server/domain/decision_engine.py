@@ -321,9 +321,10 @@ def _last_impressions(s: CatalogSnapshot, history: CustomerHistory, t_us: int) -
     """Rows the customer has impressions of (at or before t) and the latest one's time, as arrays.
 
     When the whole history precedes t (deciding "now"), the answer does not
-    depend on t and is memoised on the history until its next event.
+    depend on t and is memoised on the history until its next event, keyed by
+    the snapshot's generation: row numbers mean nothing in another snapshot.
     """
-    memo_key = ("last-impressions", id(s))
+    memo_key = ("last-impressions", s.generation)
     timeless = not history.events or history.events[-1].occurred_us <= t_us
     if timeless and (hit := history.memo.get(memo_key)) is not None:
         return hit  # type: ignore[return-value]

@@ -7,15 +7,16 @@ import math
 from dataclasses import dataclass, field
 from typing import Any
 
-from .errors import ViolationCollector
+from .errors import FieldViolation, ViolationCollector
+from .filters import check_filters
 from .offers import Offer
-from .outcomes import MAX_CHANNEL_LENGTH, MAX_CUSTOMER_ID_LENGTH
+from .outcomes import MAX_CHANNEL_LENGTH, MAX_CUSTOMER_ID_LENGTH, SERVER_TIME
 
 DEFAULT_LIMIT = 5
 MAX_LIMIT = 50
 MAX_SEGMENTS = 100
-MAX_FILTER_VALUES = 100
 MAX_PROPENSITIES = 1_000
+DECISION_PREFIX = "dec_"
 
 
 class DropReason(enum.IntEnum):
@@ -47,10 +48,10 @@ class PropensitySource(enum.IntEnum):
 
 @dataclass(frozen=True, slots=True)
 class DecisionRequest:
-    """A validated Decide call."""
+    """A Decide call: as decoded (`decision_us` may be SERVER_TIME), and as the funnel reads it once validated."""
 
     customer_id: str
-    decision_us: int
+    decision_us: int = SERVER_TIME
     segments: frozenset[str] = frozenset()
     attributes: dict[str, Any] = field(default_factory=dict)
     offer_propensities: dict[str, float] = field(default_factory=dict)
@@ -101,37 +102,31 @@ def effective_limit(limit: int) -> int:
     return DEFAULT_LIMIT if limit == 0 else limit
 
 
-def validate_decision_request(
-    v: ViolationCollector,
-    *,
-    customer_id: str,
-    limit: int,
-    segments: list[str],
-    offer_propensities: dict[str, float],
-    model_propensities: dict[str, float],
-    channel: str,
-    filters: dict[str, list[str]],
-) -> None:
+def validate_decision_request(request: DecisionRequest) -> list[FieldViolation]:
     """Field violations of a Decide call, paths relative to the request."""
+    v = ViolationCollector()
+    customer_id = request.customer_id
     if not customer_id.strip():
         v.add("customerId", "is required")
     elif len(customer_id) > MAX_CUSTOMER_ID_LENGTH:
         v.add("customerId", f"must be at most {MAX_CUSTOMER_ID_LENGTH} characters, got {len(customer_id)}")
-    if limit < 0 or limit > MAX_LIMIT:
-        v.add("limit", f"must be between 1 and {MAX_LIMIT} (0 means {DEFAULT_LIMIT}), got {limit}")
-    if len(segments) > MAX_SEGMENTS:
-        v.add("segments", f"must hold at most {MAX_SEGMENTS} entries, got {len(segments)}")
+    if request.limit < 0 or request.limit > MAX_LIMIT:
+        v.add("limit", f"must be between 1 and {MAX_LIMIT} (0 means {DEFAULT_LIMIT}), got {request.limit}")
+    if len(request.segments) > MAX_SEGMENTS:
+        v.add("segments", f"must hold at most {MAX_SEGMENTS} entries, got {len(request.segments)}")
     for path, scores in (
-        ("offerPropensities", offer_propensities),
-        ("modelPropensities", model_propensities),
+        ("offerPropensities", request.offer_propensities),
+        ("modelPropensities", request.model_propensities),
     ):
         if len(scores) > MAX_PROPENSITIES:
             v.add(path, f"must hold at most {MAX_PROPENSITIES} entries, got {len(scores)}")
         for key, score in scores.items():
             if not (math.isfinite(score) and 0.0 <= score <= 1.0):
                 v.add(f"{path}[{key}]", f"must be between 0 and 1, got {score}")
-    if len(channel) > MAX_CHANNEL_LENGTH:
+    if len(request.channel) > MAX_CHANNEL_LENGTH:
         v.add("channel", f"must be at most {MAX_CHANNEL_LENGTH} characters")
-    for path, values in filters.items():
-        if len(values) > MAX_FILTER_VALUES:
-            v.add(path, f"must hold at most {MAX_FILTER_VALUES} entries, got {len(values)}")
+    check_filters(
+        v,
+        {"categoryIds": request.category_ids, "subCategoryIds": request.sub_category_ids, "tags": request.tags},
+    )
+    return v.violations

@@ -1,13 +1,16 @@
 """Domain errors: one exception tree, each carrying a reason constant (domain layer).
 
-The transport layer maps each class to a gRPC status code; the domain never
-names status codes itself.
+The transport layer's one error table maps each class to a gRPC and an HTTP
+status; the domain never names status codes itself.
 """
 
 from __future__ import annotations
 
-from collections.abc import Iterable
+from collections.abc import Callable, Iterable
 from dataclasses import dataclass
+from typing import Generic, TypeVar
+
+T = TypeVar("T")
 
 
 @dataclass(frozen=True, slots=True)
@@ -72,6 +75,14 @@ class Unavailable(DomainError):
     default_reason = "UNAVAILABLE"
 
 
+class Unauthenticated(DomainError):
+    default_reason = "UNAUTHENTICATED"
+
+
+class PermissionDenied(DomainError):
+    default_reason = "PERMISSION_DENIED"
+
+
 class ViolationCollector:
     """Collects field violations so a request reports all of them at once."""
 
@@ -107,3 +118,35 @@ def merge_violations(decoded: Iterable[FieldViolation], checked: Iterable[FieldV
         return any(c == field or c.startswith((field + ".", field + "[")) for c in covered)
 
     return [*decoded, *(v for v in checked if not repeats(v.field))]
+
+
+def raise_if_invalid(decoded: Iterable[FieldViolation], checked: Iterable[FieldViolation] = ()) -> None:
+    """Raise InvalidArgument with every problem: decoding ones first, then the rule checks (merge_violations)."""
+    problems = merge_violations(decoded, checked)
+    if problems:
+        raise InvalidArgument(problems)
+
+
+def violations_of(*checks: Callable[[], object]) -> list[FieldViolation]:
+    """Run checks that raise InvalidArgument, and collect every violation they report."""
+    found: list[FieldViolation] = []
+    for check in checks:
+        try:
+            check()
+        except InvalidArgument as exc:
+            found.extend(exc.violations)
+    return found
+
+
+@dataclass(frozen=True, slots=True)
+class Decoded(Generic[T]):
+    """What a front door decoded from a request, and the problems it met doing so.
+
+    Front doors never raise for bad input: they hand the value (with the bad
+    parts left unset) and its violations to the use case, which authorises
+    first and then reports them together with its own rule checks, so every
+    door answers the same call with the same error.
+    """
+
+    value: T
+    violations: tuple[FieldViolation, ...] = ()

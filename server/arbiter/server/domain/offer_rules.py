@@ -3,11 +3,10 @@
 from __future__ import annotations
 
 import math
-import re
-from dataclasses import MISSING, fields, replace
-from typing import Any
+from dataclasses import replace
 
-from .errors import FailedPrecondition, FieldViolation, InvalidArgument, ViolationCollector
+from .errors import FailedPrecondition, FieldViolation, ViolationCollector
+from .field_masks import UpdateRule
 from .offers import Budget, Offer, OfferStatus, Priority, Qualification, Schedule, TimeWindow
 from .timekeeping import load_timezone, parse_hhmm
 
@@ -33,42 +32,19 @@ ALLOWED_MOVES = frozenset(
     }
 )
 
-# Paths an update mask may name. Nested paths address one field of a config;
-# "custom_fields.<key>" addresses one custom field.
-_PATH_TYPES: dict[str, type] = {
-    "": Offer,
-    "qualification": Qualification,
-    "budget": Budget,
-    "schedule": Schedule,
-    "schedule.time_window": TimeWindow,
-}
-OUTPUT_ONLY_PATHS = frozenset({"id", "created_at", "updated_at"})
-TOP_LEVEL_PATHS = tuple(f.name for f in fields(Offer) if f.name not in OUTPUT_ONLY_PATHS)
-MUTABLE_PATHS = frozenset(
-    (f"{prefix}.{f.name}" if prefix else f.name)
-    for prefix, cls in _PATH_TYPES.items()
-    for f in fields(cls)
-    if not (prefix == "" and f.name in OUTPUT_ONLY_PATHS)
+# How updates name an offer's fields: nested paths address one field of a
+# config; "custom_fields.<key>" addresses one custom field.
+OFFER_UPDATES = UpdateRule(
+    Offer,
+    nested={
+        "qualification": Qualification,
+        "budget": Budget,
+        "schedule": Schedule,
+        "schedule.time_window": TimeWindow,
+    },
+    keyed=("custom_fields",),
+    required=("priority", "status"),
 )
-_CUSTOM_FIELD_PREFIX = "custom_fields."
-_CAMEL_BOUNDARY = re.compile(r"(?<!^)(?=[A-Z])")
-
-
-def camel(path: str) -> str:
-    """A snake_case field path in the camelCase form violations use."""
-    parts = path.split(".")
-    out = []
-    for i, part in enumerate(parts):
-        if i > 0 and parts[0] == "custom_fields":
-            out.append(".".join(parts[i:]))
-            break
-        head, *rest = part.split("_")
-        out.append(head + "".join(word.capitalize() for word in rest))
-    return ".".join(out)
-
-
-def _snake(segment: str) -> str:
-    return _CAMEL_BOUNDARY.sub("_", segment).lower()
 
 
 def validate_offer(offer: Offer) -> list[FieldViolation]:
@@ -196,123 +172,21 @@ def check_transition(old: OfferStatus, new: OfferStatus) -> None:
     )
 
 
-def normalize_mask(paths: list[str]) -> list[str]:
-    """Check and canonicalise update-mask paths (snake_case; "*" expands to every field)."""
-    v = ViolationCollector()
-    result: list[str] = []
-    for raw in paths:
-        if raw == "*":
-            result.extend(TOP_LEVEL_PATHS)
-            continue
-        if raw.startswith(_CUSTOM_FIELD_PREFIX) or raw.startswith("customFields."):
-            key = raw.split(".", 1)[1]
-            if not key:
-                v.add("updateMask", f"path {raw!r} names no custom field")
-            result.append(_CUSTOM_FIELD_PREFIX + key)
-            continue
-        path = ".".join(_snake(segment) for segment in raw.split("."))
-        if path in OUTPUT_ONLY_PATHS:
-            v.add("updateMask", f"{raw!r} is output only and cannot be updated")
-        elif path not in MUTABLE_PATHS:
-            v.add("updateMask", f"unknown field path {raw!r}")
-        else:
-            result.append(path)
-    v.raise_if_any()
-    return list(dict.fromkeys(result))
-
-
-def present_paths(patch: Offer) -> list[str]:
-    """The leaf paths set in `patch`: what an update without a mask changes.
-
-    Nothing here can clear a field: empty strings, empty lists, False and
-    unset configs count as "not provided".
-    """
-    paths: list[str] = []
-
-    def walk(obj: Any, prefix: str) -> None:
-        for f in fields(obj):
-            path = f"{prefix}{f.name}"
-            if prefix == "" and f.name in OUTPUT_ONLY_PATHS:
-                continue
-            value = getattr(obj, f.name)
-            if path == "custom_fields":
-                paths.extend(_CUSTOM_FIELD_PREFIX + key for key in value)
-            elif path in _PATH_TYPES:
-                if value is not None:
-                    walk(value, path + ".")
-            elif _provided(value):
-                paths.append(path)
-
-    walk(patch, "")
-    return paths
-
-
-def _provided(value: Any) -> bool:
-    """Whether an update without a mask sets this value: 0 counts (it is a cap of zero); False, "" and () do not.
-
-    Compared by type, because 0 == False in Python.
-    """
-    if value is None or value is False:
-        return False
-    if isinstance(value, (str, tuple)):
-        return bool(value)
-    return True
-
-
 def apply_update(current: Offer, patch: Offer, paths: list[str]) -> Offer:
-    """`current` with every path in `paths` copied from `patch` (unset there means cleared)."""
+    """`current` with every path in `paths` copied from `patch` (unset there means cleared).
+
+    Archived offers are read-only; a move out of archived is reported as the
+    illegal move it is first, naming both states.
+    """
     if current.status is OfferStatus.ARCHIVED:
         if "status" in paths and patch.status not in (None, OfferStatus.ARCHIVED):
-            # A move out of archived is an illegal move first: name both states.
             check_transition(current.status, patch.status)
         raise FailedPrecondition(
             f"offer {current.id} is archived and read-only; it can only be deleted", reason="OFFER_ARCHIVED"
         )
-    required_if_named = [p for p in ("priority", "status") if p in paths and getattr(patch, p) is None]
-    if required_if_named:
-        raise InvalidArgument(
-            [FieldViolation(p, "must be set when the update mask names it") for p in required_if_named]
-        )
-    result = current
-    for path in paths:
-        if path.startswith(_CUSTOM_FIELD_PREFIX):
-            key = path[len(_CUSTOM_FIELD_PREFIX) :]
-            custom = dict(result.custom_fields)
-            if key in patch.custom_fields:
-                custom[key] = patch.custom_fields[key]
-            else:
-                custom.pop(key, None)
-            result = replace(result, custom_fields=custom)
-        else:
-            parts = path.split(".")
-            result = _set_path(result, parts, _get_path(patch, parts))
-    return result
+    OFFER_UPDATES.check_required(patch, paths)
+    return OFFER_UPDATES.apply(current, patch, paths)
 
 
-def _field_default(cls: type, name: str) -> Any:
-    for f in fields(cls):
-        if f.name == name:
-            if f.default is not MISSING:
-                return f.default
-            if f.default_factory is not MISSING:
-                return f.default_factory()
-    raise KeyError(name)
-
-
-def _get_path(obj: Any, parts: list[str]) -> Any:
-    for part in parts:
-        if obj is None:  # an unset config: the leaf takes its default
-            return _field_default(_PATH_TYPES[".".join(parts[:-1])], parts[-1])
-        obj = getattr(obj, part)
-    return obj
-
-
-def _set_path(obj: Any, parts: list[str], value: Any, prefix: str = "") -> Any:
-    name = parts[0]
-    if len(parts) == 1:
-        return replace(obj, **{name: value})
-    child_path = f"{prefix}.{name}" if prefix else name
-    child = getattr(obj, name)
-    if child is None:
-        child = _PATH_TYPES[child_path]()
-    return replace(obj, **{name: _set_path(child, parts[1:], value, child_path)})
+def touches_custom_fields(paths: list[str]) -> bool:
+    return any(p == "custom_fields" or p.startswith("custom_fields.") for p in paths)

@@ -12,6 +12,9 @@ MAX_IDEMPOTENCY_KEY_LENGTH = 256
 MAX_CHANNEL_LENGTH = 64
 MAX_DECISION_ID_LENGTH = 128
 MAX_BULK_OUTCOMES = 1_000
+OUTCOME_PREFIX = "out_"
+# An instant field left to the server: "now", read from the server's clock by the use case.
+SERVER_TIME = -(2**63)
 
 
 class OutcomeType(enum.IntEnum):
@@ -31,15 +34,15 @@ class OutcomeType(enum.IntEnum):
 
 @dataclass(frozen=True, slots=True)
 class OutcomeInput:
-    """One outcome as a caller reported it (occurred_us already defaulted to now)."""
+    """One outcome as a caller reported it (`occurred_us` SERVER_TIME: when the server receives it)."""
 
     customer_id: str
     offer_id: str
     type: OutcomeType | None
-    decision_id: str
-    channel: str
-    occurred_us: int
-    idempotency_key: str
+    decision_id: str = ""
+    channel: str = ""
+    occurred_us: int = SERVER_TIME
+    idempotency_key: str = ""
 
 
 @dataclass(frozen=True, slots=True)
@@ -69,6 +72,27 @@ def _required_text(v: ViolationCollector, path: str, value: str, limit: int) -> 
         v.add(path, "is required")
     elif len(value) > limit:
         v.add(path, f"must be at most {limit} characters, got {len(value)}")
+
+
+def matched_positives(events: list[tuple[int, int]], skip: int | None = None) -> int:
+    """How many impressions a click or conversion is matched to, in event order (the adaptive model's positives).
+
+    `events` are one customer's impressions, clicks and conversions of one
+    offer as (identity, type) in event time (an impression at the same
+    instant first); each positive is matched to one earlier impression not yet
+    matched. `skip` leaves one event out, so the growth an outcome causes is
+    matched_positives(events) - matched_positives(events, skip=it).
+    """
+    waiting = matched = 0
+    for identity, event_type in events:
+        if identity == skip:
+            continue
+        if event_type == OutcomeType.IMPRESSION:
+            waiting += 1
+        elif waiting:
+            waiting -= 1
+            matched += 1
+    return matched
 
 
 def adaptive_estimate(trials: int, positives: int) -> float:

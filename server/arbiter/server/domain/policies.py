@@ -8,6 +8,7 @@ from dataclasses import dataclass
 from datetime import datetime
 
 from .errors import ViolationCollector
+from .field_masks import UpdateRule
 from .outcomes import OutcomeType
 from .timekeeping import parse_hhmm
 
@@ -149,8 +150,11 @@ class ContactPolicy:
         return head + "".join(word.capitalize() for word in rest)
 
 
+POLICY_UPDATES = UpdateRule(ContactPolicy, required=("status",))
+
+
 def validate_policy(policy: ContactPolicy) -> ViolationCollector:
-    """Every violation of a policy's own fields (whether its scope id names something is checked by storage)."""
+    """Every violation of a policy's own fields (whether its ids name something is checked by the use case)."""
     v = ViolationCollector()
     if not policy.name.strip():
         v.add("name", "is required and must not be only whitespace" if policy.name else "is required")

@@ -96,6 +96,7 @@ class PolicySet:
     overrides: tuple[CompiledPolicy, ...] = ()
     exclusions: tuple[CompiledPolicy, ...] = ()
     offer_meta: OfferMeta = field(default_factory=dict)
+    generation: int = 0  # the snapshot's: memos derived from offer_meta are keyed by it
     needs_history: bool = False
     any_member: BoolArray = field(default_factory=lambda: np.zeros(0, np.bool_))  # rows in some exclusion set
 
@@ -104,7 +105,11 @@ class PolicySet:
 
 
 def compile_policies(
-    policies: Iterable[ContactPolicy], offers: list[Offer], meta: OfferMeta, rows_by: dict[str, dict[str, IntArray]]
+    policies: Iterable[ContactPolicy],
+    offers: list[Offer],
+    meta: OfferMeta,
+    rows_by: dict[str, dict[str, IntArray]],
+    generation: int,
 ) -> PolicySet:
     """Compile the active policies for a snapshot whose rows are `offers`.
 
@@ -156,7 +161,7 @@ def compile_policies(
     for compiled in exclusions:
         if compiled.members is not None:
             any_member |= compiled.members
-    return PolicySet(tuple(ordered), tuple(overrides), tuple(exclusions), meta, needs_history, any_member)
+    return PolicySet(tuple(ordered), tuple(overrides), tuple(exclusions), meta, generation, needs_history, any_member)
 
 
 _NO_META: tuple[str, str, tuple[str, ...]] = ("", "", ())
@@ -185,18 +190,20 @@ class _CustomerView:
     """The customer's history as the policies read it.
 
     Events are grouped by scope, and each group's occurrence times sorted,
-    once per history and catalogue (memoised on the history until its next
-    event), so a window count is two binary searches; windows end at the
-    decision time t.
+    once per history and snapshot (memoised on the history until its next
+    event, keyed by the snapshot's generation: an offer's category may differ
+    in another snapshot), so a window count is two binary searches; windows
+    end at the decision time t.
     """
 
-    def __init__(self, history: CustomerHistory | None, t_us: int, meta: OfferMeta) -> None:
+    def __init__(self, history: CustomerHistory | None, t_us: int, meta: OfferMeta, generation: int) -> None:
         self.t_us = t_us
         self.meta = meta
+        self.generation = generation
         self._history = history if history is not None and history.events else None
         self._groups: dict[str, list[HistoryEvent]] = {}
         if self._history is not None:
-            key = ("policy-scopes", id(meta))
+            key = ("policy-scopes", generation)
             groups = self._history.memo.get(key)
             if groups is None:
                 groups = _group_by_scope(self._history.events, meta)
@@ -209,7 +216,7 @@ class _CustomerView:
     def _times(self, key: str, types: frozenset[int]) -> list[int]:
         if self._history is None:
             return []
-        memo_key = ("policy-times", id(self.meta), key, types)
+        memo_key = ("policy-times", self.generation, key, types)
         times = self._history.memo.get(memo_key)
         if times is None:
             times = [e.occurred_us for e in self._groups.get(key, ()) if e.type in types]  # events are in time order
@@ -344,7 +351,7 @@ def evaluate_policies(
     block. Per-row messages are made only when `explain` asks for them.
     """
     drops: list[PolicyDrop] = []
-    view = _CustomerView(history if policies.needs_history else None, t_us, policies.offer_meta)
+    view = _CustomerView(history if policies.needs_history else None, t_us, policies.offer_meta, policies.generation)
 
     def governed(compiled: CompiledPolicy) -> BoolArray:
         rows = compiled.rows & alive

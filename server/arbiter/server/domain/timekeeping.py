@@ -5,6 +5,7 @@ from __future__ import annotations
 import functools
 import re
 from datetime import UTC, datetime, time, timedelta
+from typing import Protocol
 from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
 _HHMM = re.compile(r"^([01]\d|2[0-3]):([0-5]\d)$")
@@ -73,3 +74,44 @@ def utc_now() -> datetime:
 
 def utc_now_us() -> int:
     return to_epoch_micros(utc_now())
+
+
+class Clock(Protocol):
+    """Where the server reads the time: one object, so tests can set it instead of waiting for it."""
+
+    def now(self) -> datetime:
+        """The current instant, an aware UTC datetime."""
+        ...
+
+    def now_us(self) -> int:
+        """The current instant in microseconds since the epoch."""
+        ...
+
+
+class SystemClock:
+    """The machine's clock."""
+
+    def now(self) -> datetime:
+        return utc_now()
+
+    def now_us(self) -> int:
+        return utc_now_us()
+
+
+class ManualClock:
+    """A clock that moves only when told to (tests and simulations)."""
+
+    def __init__(self, start: datetime) -> None:
+        self._us = to_epoch_micros(start)
+
+    def now(self) -> datetime:
+        return from_epoch_micros(self._us)
+
+    def now_us(self) -> int:
+        return self._us
+
+    def advance(self, delta: timedelta) -> None:
+        self._us += to_epoch_micros(_EPOCH + delta)
+
+    def set(self, moment: datetime) -> None:
+        self._us = to_epoch_micros(moment)

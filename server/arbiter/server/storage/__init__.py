@@ -1,1 +1,1 @@
-"""Storage layer: SQLite (via sqlite-utils), the writer thread and in-memory caches."""
+"""Storage layer: the adapters behind the application's interfaces, one folder per backend."""

@@ -1,146 +1,115 @@
-"""Domain errors to gRPC statuses with google.rpc details (transport layer).
+"""Domain errors to wire statuses: the one table every front door answers from (transport layer).
 
-One table maps each domain error class to a status code. Details travel in the
-`grpc-status-details-bin` trailer: an ErrorInfo with the reason constant, and a
-BadRequest with every field violation for INVALID_ARGUMENT. Anything
-unexpected is logged with a request id and answered INTERNAL without internals.
+Each domain error class has exactly one gRPC status code and one HTTP status
+here. Details are the same on every door: an ErrorInfo with the reason
+constant, a BadRequest with every field violation for INVALID_ARGUMENT, a
+RetryInfo when a rate limit says when to come back. A domain error missing
+from the table is a bug (tests/test_error_table.py finds it); at run time it
+is logged and answered INTERNAL, never UNKNOWN.
 """
 
 from __future__ import annotations
 
-import collections
-import functools
 import logging
 import uuid
-from collections.abc import Awaitable, Callable
-from typing import Any, TypeVar
+from dataclasses import dataclass
 
 import grpc
 from google.protobuf import any_pb2
+from google.protobuf.message import Message
 from google.rpc import code_pb2, error_details_pb2, status_pb2
 from grpc_status import rpc_status
 
-from ..domain.access import Permission, PermissionDenied, Unauthenticated
 from ..domain.errors import (
     AlreadyExists,
     DomainError,
     FailedPrecondition,
     InvalidArgument,
     NotFound,
+    PermissionDenied,
     ResourceExhausted,
+    Unauthenticated,
     Unavailable,
 )
-from .access import CURRENT_PRINCIPAL
 
-log = logging.getLogger("arbiter.server.rpc")
+log = logging.getLogger("arbiter.server.errors")
 ERROR_DOMAIN = "arbiter"
 
-STATUS_BY_ERROR: dict[type[DomainError], grpc.StatusCode] = {
-    InvalidArgument: grpc.StatusCode.INVALID_ARGUMENT,
-    NotFound: grpc.StatusCode.NOT_FOUND,
-    AlreadyExists: grpc.StatusCode.ALREADY_EXISTS,
-    FailedPrecondition: grpc.StatusCode.FAILED_PRECONDITION,
-    ResourceExhausted: grpc.StatusCode.RESOURCE_EXHAUSTED,
-    Unavailable: grpc.StatusCode.UNAVAILABLE,
-    Unauthenticated: grpc.StatusCode.UNAUTHENTICATED,
-    PermissionDenied: grpc.StatusCode.PERMISSION_DENIED,
+
+@dataclass(frozen=True, slots=True)
+class WireStatus:
+    """How one kind of error travels: its gRPC status code and its HTTP status."""
+
+    grpc: grpc.StatusCode
+    http: int
+
+
+ERROR_TABLE: dict[type[DomainError], WireStatus] = {
+    InvalidArgument: WireStatus(grpc.StatusCode.INVALID_ARGUMENT, 400),
+    Unauthenticated: WireStatus(grpc.StatusCode.UNAUTHENTICATED, 401),
+    PermissionDenied: WireStatus(grpc.StatusCode.PERMISSION_DENIED, 403),
+    NotFound: WireStatus(grpc.StatusCode.NOT_FOUND, 404),
+    AlreadyExists: WireStatus(grpc.StatusCode.ALREADY_EXISTS, 409),
+    FailedPrecondition: WireStatus(grpc.StatusCode.FAILED_PRECONDITION, 409),
+    ResourceExhausted: WireStatus(grpc.StatusCode.RESOURCE_EXHAUSTED, 429),
+    Unavailable: WireStatus(grpc.StatusCode.UNAVAILABLE, 503),
 }
+INTERNAL = WireStatus(grpc.StatusCode.INTERNAL, 500)
 
 
-def status_code_of(error: DomainError) -> grpc.StatusCode:
-    for cls in type(error).__mro__:
-        code = STATUS_BY_ERROR.get(cls)
-        if code is not None:
-            return code
-    return grpc.StatusCode.UNKNOWN
+def wire_status(error: DomainError) -> WireStatus | None:
+    """The table's entry for the error's class (exactly that class: a subclass needs a row of its own)."""
+    return ERROR_TABLE.get(type(error))
 
 
-def _pack(message: Any) -> any_pb2.Any:
+def error_details(error: DomainError) -> list[Message]:
+    """The google.rpc details that go with the error, on every door."""
+    details: list[Message] = [
+        error_details_pb2.ErrorInfo(reason=error.reason, domain=ERROR_DOMAIN, metadata=error.metadata)
+    ]
+    if isinstance(error, ResourceExhausted) and "retryAfterMs" in error.metadata:
+        retry = error_details_pb2.RetryInfo()
+        retry.retry_delay.FromMilliseconds(int(error.metadata["retryAfterMs"]))
+        details.append(retry)
+    if isinstance(error, InvalidArgument):
+        details.append(
+            error_details_pb2.BadRequest(
+                field_violations=[
+                    error_details_pb2.BadRequest.FieldViolation(field=v.field, description=v.description)
+                    for v in error.violations
+                ]
+            )
+        )
+    return details
+
+
+def _pack(message: Message) -> any_pb2.Any:
     packed = any_pb2.Any()
     packed.Pack(message)
     return packed
 
 
-def to_grpc_status(error: DomainError) -> grpc.Status:
-    """The status, message and detail trailers that report `error`."""
-    code = status_code_of(error)
-    details = [_pack(error_details_pb2.ErrorInfo(reason=error.reason, domain=ERROR_DOMAIN, metadata=error.metadata))]
-    if isinstance(error, ResourceExhausted) and "retryAfterMs" in error.metadata:
-        delay_ms = int(error.metadata["retryAfterMs"])
-        retry = error_details_pb2.RetryInfo()
-        retry.retry_delay.FromMilliseconds(delay_ms)
-        details.append(_pack(retry))
-    if isinstance(error, InvalidArgument):
-        details.append(
-            _pack(
-                error_details_pb2.BadRequest(
-                    field_violations=[
-                        error_details_pb2.BadRequest.FieldViolation(field=v.field, description=v.description)
-                        for v in error.violations
-                    ]
-                )
-            )
-        )
-    proto = status_pb2.Status(code=code.value[0], message=error.message, details=details)
+def new_request_id() -> str:
+    return uuid.uuid4().hex[:16]
+
+
+def grpc_status(error: DomainError, request_id: str) -> grpc.Status:
+    """The status, message and detail trailers that report `error` over gRPC."""
+    status = wire_status(error)
+    if status is None:
+        log.error("domain error %s has no row in the error table (request id %s)", type(error).__name__, request_id)
+        return internal_grpc_status(request_id)
+    proto = status_pb2.Status(
+        code=status.grpc.value[0], message=error.message, details=[_pack(d) for d in error_details(error)]
+    )
     return rpc_status.to_status(proto)
 
 
-def _internal_status(request_id: str) -> grpc.Status:
+def internal_grpc_status(request_id: str) -> grpc.Status:
+    """INTERNAL without internals: the request id points to the logged traceback."""
     proto = status_pb2.Status(
         code=code_pb2.INTERNAL,
         message=f"internal error; the server log has the details under request id {request_id}",
         details=[_pack(error_details_pb2.RequestInfo(request_id=request_id))],
     )
     return rpc_status.to_status(proto)
-
-
-Handler = TypeVar("Handler", bound=Callable[..., Awaitable[Any]])
-
-# Answers per method and status code since start-up; load tests read them to
-# confirm every call succeeded (HTTP/2 load tools only see HTTP 200).
-CALL_COUNTS: collections.Counter[tuple[str, str]] = collections.Counter()
-
-
-def rpc(permission: Permission) -> Callable[[Handler], Handler]:
-    """Wrap a servicer method: authenticate and authorise the call, then map errors to statuses.
-
-    The servicer must have an `access` attribute (transport.access.AccessControl).
-    Domain errors become their status; anything else is logged with a request
-    id and answered INTERNAL. A call whose deadline has already passed is not
-    started.
-    """
-
-    def decorate(method: Handler) -> Handler:
-        name = method.__name__
-
-        @functools.wraps(method)
-        async def wrapper(self: Any, request: Any, context: grpc.aio.ServicerContext) -> Any:
-            token = None
-            try:
-                remaining = context.time_remaining()
-                if remaining is not None and remaining <= 0:
-                    CALL_COUNTS[name, "DEADLINE_EXCEEDED"] += 1
-                    await context.abort(
-                        grpc.StatusCode.DEADLINE_EXCEEDED, "the deadline passed before the call started"
-                    )
-                token = CURRENT_PRINCIPAL.set(self.access.authorize(context, permission))
-                response = await method(self, request, context)
-                CALL_COUNTS[name, "OK"] += 1
-                return response
-            except DomainError as error:
-                status = to_grpc_status(error)
-            except grpc.aio.AbortError:
-                raise
-            except Exception:
-                request_id = uuid.uuid4().hex[:16]
-                log.exception("unexpected error in %s (request id %s)", method.__qualname__, request_id)
-                status = _internal_status(request_id)
-            finally:
-                if token is not None:
-                    CURRENT_PRINCIPAL.reset(token)
-            CALL_COUNTS[name, status.code.name] += 1
-            await context.abort(status.code, status.details, status.trailing_metadata)
-
-        return wrapper  # type: ignore[return-value]
-
-    return decorate

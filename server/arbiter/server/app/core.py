@@ -1,0 +1,67 @@
+"""The core: every use case over one backend's stores, with the tenant views between them (application layer)."""
+
+from __future__ import annotations
+
+from concurrent.futures import Executor
+from dataclasses import dataclass
+
+from ..domain.timekeeping import Clock
+from .auth import Authenticator, RateLimiter
+from .catalog import CatalogUseCases
+from .decisions import DecisionUseCases
+from .keys import KeyUseCases
+from .offers import OfferUseCases
+from .outcomes import OutcomeRecorder, OutcomeUseCases
+from .policies import PolicyUseCases
+from .ports import Stores
+from .tenants import TenantUseCases
+from .views import TenantViews
+
+
+@dataclass
+class Core:
+    """What every front door calls. Build with `Core.start` on the event loop that will serve it."""
+
+    stores: Stores
+    views: TenantViews
+    auth: Authenticator
+    offers: OfferUseCases
+    catalog: CatalogUseCases
+    policies: PolicyUseCases
+    tenants: TenantUseCases
+    keys: KeyUseCases
+    decisions: DecisionUseCases
+    outcomes: OutcomeUseCases
+
+    @classmethod
+    def start(
+        cls,
+        stores: Stores,
+        clock: Clock,
+        *,
+        authenticate: bool = True,
+        limiter: RateLimiter | None = None,
+        rebuilds: Executor | None = None,
+    ) -> Core:
+        """Load every tenant's view from the stores (before serving). `rebuilds` runs view rebuilds
+        off the event loop; `authenticate` False accepts any caller (the tenant they name, as admin)."""
+        views = TenantViews(stores.counters, rebuilds)
+        views.load(stores.catalog.load())
+        recorder = OutcomeRecorder(stores.outcomes, stores.counters, stores.histories)
+        return cls(
+            stores=stores,
+            views=views,
+            auth=Authenticator(stores.keys if authenticate else None, clock, limiter),
+            offers=OfferUseCases(stores.catalog, views, stores.counters, clock),
+            catalog=CatalogUseCases(stores.catalog, views, clock),
+            policies=PolicyUseCases(stores.catalog, views, clock),
+            tenants=TenantUseCases(stores.catalog, views, clock),
+            keys=KeyUseCases(stores.keys, clock),
+            decisions=DecisionUseCases(views, stores.counters, stores.histories, recorder, clock),
+            outcomes=OutcomeUseCases(views, recorder, clock),
+        )
+
+    async def close(self) -> None:
+        """After the front doors stopped: finish queued writes, then pending view rebuilds."""
+        await self.stores.close()
+        await self.views.close()

@@ -1,0 +1,179 @@
+"""The Decide and GetOfferStats use cases (application layer).
+
+A decision reads one TenantView for everything: the snapshot the funnel
+runs over, and the tenant's zone, hence the ledger day that budgets read,
+reservations take and committed impressions release. Every await comes
+before the funnel; from the funnel to the reservations nothing yields, so
+concurrent decisions cannot both pass a cap.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, replace
+from datetime import date
+
+from ..domain.access import Permission, Principal, require
+from ..domain.decision_engine import decide
+from ..domain.decisions import (
+    DECISION_PREFIX,
+    DecidedOffer,
+    DecisionRequest,
+    DecisionResult,
+    effective_limit,
+    validate_decision_request,
+)
+from ..domain.errors import Decoded, raise_if_invalid
+from ..domain.ids import new_id
+from ..domain.offers import Offer
+from ..domain.outcomes import SERVER_TIME, OutcomeInput, OutcomeType, adaptive_estimate
+from ..domain.timekeeping import Clock
+from .outcomes import OutcomeRecorder, prepare
+from .ports import CustomerHistories, LiveCounters, OfferCounts, PreparedOutcome, Reservation
+from .views import TenantView, TenantViews
+
+
+@dataclass(frozen=True, slots=True)
+class Decision:
+    decision_id: str
+    decision_us: int
+    result: DecisionResult
+
+
+@dataclass(frozen=True, slots=True)
+class OfferStats:
+    """An offer's counters as GetOfferStats reports them, "today" being the tenant-local day now."""
+
+    offer: Offer
+    today: date
+    timezone: str
+    counts: OfferCounts
+
+    @property
+    def model_reference(self) -> str:
+        return self.offer.qualification.model_reference if self.offer.qualification else ""
+
+    @property
+    def model_estimate(self) -> float:
+        return adaptive_estimate(self.counts.model_trials, self.counts.model_positives)
+
+    @property
+    def remaining_impressions(self) -> int | None:
+        budget = self.offer.budget
+        if budget is None or budget.max_impressions is None:
+            return None
+        return max(0, budget.max_impressions - self.counts.lifetime_impressions)
+
+    @property
+    def remaining_daily_budget_micros(self) -> int | None:
+        budget = self.offer.budget
+        if budget is None or budget.max_daily_budget_micros is None:
+            return None
+        return max(0, budget.max_daily_budget_micros - self.counts.today_spend_micros)
+
+
+def _reservation(offer: Offer) -> Reservation:
+    budget = offer.budget
+    capped = budget is not None and not offer.mandatory  # mandatory offers skip the budget step
+    return Reservation(
+        offer_id=offer.id,
+        cost_micros=budget.cost_per_action_micros if budget else 0,
+        max_impressions=budget.max_impressions if capped and budget else None,
+        daily_budget_micros=budget.max_daily_budget_micros if capped and budget else None,
+    )
+
+
+class DecisionUseCases:
+    """Decide for a customer; report an offer's counters."""
+
+    def __init__(
+        self,
+        views: TenantViews,
+        counters: LiveCounters,
+        histories: CustomerHistories,
+        recorder: OutcomeRecorder,
+        clock: Clock,
+    ) -> None:
+        self._views = views
+        self._counters = counters
+        self._histories = histories
+        self._recorder = recorder
+        self._clock = clock
+
+    async def decide(self, principal: Principal, decoded: Decoded[DecisionRequest]) -> Decision:
+        require(principal, Permission.DECIDE)
+        raise_if_invalid(decoded.violations, validate_decision_request(decoded.value))
+        request = decoded.value
+        request = replace(
+            request,
+            limit=effective_limit(request.limit),
+            decision_us=self._clock.now_us() if request.decision_us == SERVER_TIME else request.decision_us,
+        )
+        tenant = principal.tenant
+        decision_id = new_id(DECISION_PREFIX)
+        while True:
+            view = self._views.current(tenant)
+            snapshot = view.snapshot
+            day = view.local_day(request.decision_us)
+            if snapshot.any_daily_budget:
+                await self._counters.load_day(tenant, day)
+            history = None
+            if snapshot.any_recency or snapshot.policies.needs_history:
+                history = await self._histories.get(tenant, request.customer_id)
+            # From here on nothing yields until the impressions are reserved. If a new view was
+            # published meanwhile (or the day's ledger evicted), start again with what is current.
+            if self._views.current(tenant) is not view:
+                continue
+            counts = self._counters.read(tenant, snapshot, day, spend=snapshot.any_daily_budget)
+            if counts is not None:
+                break
+        result = decide(snapshot, counts, counts.spend_today, request, history)
+        if request.record_impressions and not request.dry_run and result.offers:
+            result = await self._record_impressions(tenant, view, day, decision_id, request, result)
+        return Decision(decision_id, request.decision_us, result)
+
+    async def _record_impressions(
+        self,
+        tenant: str,
+        view: TenantView,
+        day: int,
+        decision_id: str,
+        request: DecisionRequest,
+        result: DecisionResult,
+    ) -> DecisionResult:
+        """Reserve, then durably record, the impressions of what is returned; a refused reservation drops its offer."""
+        wanted = [_reservation(decided.offer) for decided in result.offers]
+        granted = self._counters.reserve(tenant, day, wanted)
+        kept: list[DecidedOffer] = []
+        reserved: list[Reservation] = []
+        prepared: list[PreparedOutcome] = []
+        for decided, reservation, ok in zip(result.offers, wanted, granted, strict=True):
+            if not ok:
+                continue
+            offer = decided.offer
+            outcome = OutcomeInput(
+                customer_id=request.customer_id,
+                offer_id=offer.id,
+                type=OutcomeType.IMPRESSION,
+                decision_id=decision_id,
+                channel=request.channel,
+                occurred_us=request.decision_us,
+                idempotency_key=f"{decision_id}:{offer.id}:impression",
+            )
+            prepared.append(prepare(outcome, offer, day, reserved=True))
+            reserved.append(reservation)
+            kept.append(replace(decided, rank=len(kept) + 1))
+        if prepared:
+            await self._recorder.append(tenant, prepared, lambda: self._counters.release(tenant, day, reserved))
+        if len(kept) == len(result.offers):
+            return result
+        return replace(result, offers=kept)
+
+    async def offer_stats(self, principal: Principal, offer_id: str) -> OfferStats:
+        require(principal, Permission.STATS)
+        tenant = principal.tenant
+        view = self._views.current(tenant)
+        offer = view.offer(offer_id)
+        day = view.local_day(self._clock.now_us())
+        model_ref = offer.qualification.model_reference if offer.qualification else ""
+        counts = await self._counters.offer_counts(tenant, offer_id, model_ref, day)
+        return OfferStats(offer, date.fromordinal(day), view.settings.timezone, counts)

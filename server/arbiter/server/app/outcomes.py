@@ -1,0 +1,109 @@
+"""Recording outcomes, and what a committed outcome changes in memory (application layer)."""
+
+from __future__ import annotations
+
+from collections.abc import Awaitable, Callable, Sequence
+from dataclasses import replace
+
+from ..domain.access import Permission, Principal, require
+from ..domain.customer_history import HistoryEvent
+from ..domain.errors import Decoded, ViolationCollector, raise_if_invalid
+from ..domain.offers import Offer
+from ..domain.outcomes import MAX_BULK_OUTCOMES, SERVER_TIME, OutcomeInput, OutcomeRecord, validate_outcome
+from ..domain.resources import Kind, not_found
+from ..domain.timekeeping import Clock
+from .ports import AppendResult, CustomerHistories, LiveCounters, OutcomeLog, PreparedOutcome
+from .views import TenantView, TenantViews
+
+
+def prepare(outcome: OutcomeInput, offer: Offer, day: int, *, reserved: bool = False) -> PreparedOutcome:
+    """Fix what an outcome's effects need before it is written: its ledger day, cost and model."""
+    assert outcome.type is not None
+    return PreparedOutcome(
+        input=outcome,
+        type=outcome.type,
+        day=day,
+        cost_micros=offer.budget.cost_per_action_micros if offer.budget else 0,
+        model_ref=offer.qualification.model_reference if offer.qualification else "",
+        reserved=reserved,
+    )
+
+
+class OutcomeRecorder:
+    """Writes prepared outcomes and applies their effects to counters and histories as they commit."""
+
+    def __init__(self, log: OutcomeLog, counters: LiveCounters, histories: CustomerHistories) -> None:
+        self._log = log
+        self._counters = counters
+        self._histories = histories
+
+    def append(
+        self, tenant: str, items: Sequence[PreparedOutcome], on_failure: Callable[[], None] | None = None
+    ) -> Awaitable[AppendResult]:
+        return self._log.append(tenant, items, lambda result: self._apply(tenant, result), on_failure)
+
+    def _apply(self, tenant: str, result: AppendResult) -> None:
+        """Runs on the loop, in commit order: counters and histories move with the durable record."""
+        self._counters.apply(tenant, result.effects)
+        for effect in result.effects:
+            if effect.seq is None:  # a duplicate changes nothing
+                continue
+            o = effect.outcome.input
+            self._histories.record(
+                tenant,
+                o.customer_id,
+                HistoryEvent(o.occurred_us, effect.seq, o.offer_id, int(effect.outcome.type), o.channel),
+            )
+
+
+class OutcomeUseCases:
+    """RecordOutcome and RecordOutcomes."""
+
+    def __init__(self, views: TenantViews, recorder: OutcomeRecorder, clock: Clock) -> None:
+        self._views = views
+        self._recorder = recorder
+        self._clock = clock
+
+    async def record(
+        self, principal: Principal, decoded: Decoded[list[OutcomeInput]], *, bulk: bool
+    ) -> list[OutcomeRecord]:
+        """Validate every outcome, then record them in one transaction.
+
+        A single outcome naming an unknown offer is NOT_FOUND; in a bulk call
+        any bad item, an unknown offer included, rejects the whole batch.
+        Paths are `outcome.<field>` for one, `outcomes[i].<field>` in bulk.
+        """
+        require(principal, Permission.DECIDE)
+        outcomes = decoded.value
+        v = ViolationCollector()
+        if bulk and not 1 <= len(outcomes) <= MAX_BULK_OUTCOMES:
+            v.add("outcomes", f"must hold 1 to {MAX_BULK_OUTCOMES} outcomes, got {len(outcomes)}")
+            v.raise_if_any()
+        view = self._views.current(principal.tenant)
+        now_us = self._clock.now_us()
+        found: list[tuple[OutcomeInput, Offer]] = []
+        unknown: str | None = None
+        for i, given in enumerate(outcomes):
+            item = v.nested(f"outcomes[{i}]." if bulk else "outcome.")
+            before = len(v.violations)
+            validate_outcome(item, given)
+            offer = view.offers.get(given.offer_id)
+            if offer is None and given.offer_id.strip():
+                if bulk:
+                    item.add("offerId", f"offer {given.offer_id!r} not found")
+                else:
+                    unknown = given.offer_id
+            if offer is not None and len(v.violations) == before:
+                at_server_time = given.occurred_us == SERVER_TIME
+                found.append((replace(given, occurred_us=now_us) if at_server_time else given, offer))
+        raise_if_invalid(decoded.violations, v.violations)
+        if unknown is not None:
+            raise not_found(Kind.OFFER, unknown)
+        items = [prepare(o, offer, _ledger_day(view, o)) for o, offer in found]
+        result = await self._recorder.append(principal.tenant, items)
+        return result.records
+
+
+def _ledger_day(view: TenantView, outcome: OutcomeInput) -> int:
+    # The tenant-local day of occurrence, in the zone the tenant has when the outcome is recorded.
+    return view.local_day(outcome.occurred_us)

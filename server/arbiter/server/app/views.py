@@ -1,0 +1,294 @@
+"""One TenantView per tenant: what every read and every decision sees, rebuilt when writes commit (application layer).
+
+A tenant's configuration lives twice in memory: `TenantRecords`, changed by
+committed writes on the event loop, and the published `TenantView`, an
+immutable picture of the records with the compiled catalogue snapshot that
+Decide reads. After a change, the view is rebuilt off the event loop (on a
+thread of its own) and swapped in atomically; changes that arrive while a
+rebuild runs are coalesced into the next one. A write is acknowledged only
+once a view that contains it is published (`settled`), so every
+acknowledged write is visible to the next call, and no decision ever pays for
+a rebuild.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import itertools
+import logging
+from collections.abc import Callable, Mapping
+from concurrent.futures import Executor
+from dataclasses import dataclass, field
+from types import MappingProxyType
+from typing import TypeVar
+from zoneinfo import ZoneInfo
+
+from ..domain.catalog import Category, CategoryStatus, SubCategory, compile_category
+from ..domain.catalog_snapshot import CatalogSnapshot
+from ..domain.formulas import ComputedFields
+from ..domain.offers import Offer
+from ..domain.policies import ContactPolicy
+from ..domain.resources import Kind, not_found
+from ..domain.tenants import TenantSettings
+from ..domain.timekeeping import local_day
+from .ports import LiveCounters, StoredTenant
+
+log = logging.getLogger(__name__)
+T = TypeVar("T")
+
+# Generations number views across all tenants, so a generation names one snapshot for the process's life.
+_generations = itertools.count(1)
+
+
+@dataclass(frozen=True, eq=False)
+class TenantView:
+    """A tenant's configuration at one moment, and its compiled snapshot. Never changes once published."""
+
+    tenant: str
+    generation: int
+    version: int  # how many changes of the tenant's records it includes
+    settings: TenantSettings
+    offers: Mapping[str, Offer]  # every offer, any status
+    categories: Mapping[str, Category]
+    sub_categories: Mapping[str, SubCategory]
+    policies: Mapping[str, ContactPolicy]
+    snapshot: CatalogSnapshot
+
+    @property
+    def zone(self) -> ZoneInfo:
+        return self.snapshot.tenant_zone
+
+    def local_day(self, t_us: int) -> int:
+        """The tenant-local calendar day containing t (budgets' "today")."""
+        return local_day(t_us, self.snapshot.tenant_zone)
+
+    def offer(self, offer_id: str) -> Offer:
+        return _found(self.offers, Kind.OFFER, offer_id)
+
+    def category(self, category_id: str) -> Category:
+        return _found(self.categories, Kind.CATEGORY, category_id)
+
+    def sub_category(self, sub_id: str) -> SubCategory:
+        return _found(self.sub_categories, Kind.SUB_CATEGORY, sub_id)
+
+    def policy(self, policy_id: str) -> ContactPolicy:
+        return _found(self.policies, Kind.POLICY, policy_id)
+
+
+def _found(items: Mapping[str, T], kind: Kind, resource_id: str) -> T:
+    item = items.get(resource_id)
+    if item is None:
+        raise not_found(kind, resource_id)
+    return item
+
+
+@dataclass(frozen=True, slots=True)
+class _Inputs:
+    """What one rebuild reads, copied on the loop so the build can run on another thread."""
+
+    version: int
+    settings: TenantSettings
+    offers: dict[str, Offer]
+    categories: dict[str, Category]
+    computed: dict[str, ComputedFields]
+    sub_categories: dict[str, SubCategory]
+    policies: dict[str, ContactPolicy]
+
+
+@dataclass(slots=True)
+class TenantRecords:
+    """A tenant's configuration as committed so far (changed on the event loop only)."""
+
+    tenant: str
+    settings: TenantSettings
+    offers: dict[str, Offer] = field(default_factory=dict)
+    categories: dict[str, Category] = field(default_factory=dict)
+    computed: dict[str, ComputedFields] = field(default_factory=dict)
+    sub_categories: dict[str, SubCategory] = field(default_factory=dict)
+    policies: dict[str, ContactPolicy] = field(default_factory=dict)
+    version: int = 0
+
+    def put_offer(self, offer: Offer) -> None:
+        self.offers[offer.id] = offer
+
+    def put_category(self, category: Category) -> None:
+        self.categories[category.id] = category
+        self.computed[category.id] = compile_category(category)
+
+    def put_sub_category(self, sub: SubCategory) -> None:
+        self.sub_categories[sub.id] = sub
+
+    def put_policy(self, policy: ContactPolicy) -> None:
+        self.policies[policy.id] = policy
+
+    def put_settings(self, settings: TenantSettings) -> None:
+        self.settings = settings
+
+    def remove(self, kind: Kind, resource_id: str) -> None:
+        if kind is Kind.OFFER:
+            self.offers.pop(resource_id, None)
+        elif kind is Kind.CATEGORY:
+            self.categories.pop(resource_id, None)
+            self.computed.pop(resource_id, None)
+        elif kind is Kind.SUB_CATEGORY:
+            self.sub_categories.pop(resource_id, None)
+        elif kind is Kind.POLICY:
+            self.policies.pop(resource_id, None)
+
+    def inputs(self) -> _Inputs:
+        return _Inputs(
+            self.version,
+            self.settings,
+            dict(self.offers),
+            dict(self.categories),
+            dict(self.computed),
+            dict(self.sub_categories),
+            dict(self.policies),
+        )
+
+
+def build_view(tenant: str, inputs: _Inputs) -> TenantView:
+    """Compile a view (pure; safe on any thread: it reads only `inputs`)."""
+    archived = frozenset(c.id for c in inputs.categories.values() if c.status is CategoryStatus.ARCHIVED)
+    generation = next(_generations)
+    snapshot = CatalogSnapshot.build(
+        list(inputs.offers.values()),
+        inputs.settings.timezone,
+        archived,
+        inputs.computed,
+        list(inputs.policies.values()),
+        generation=generation,
+    )
+    return TenantView(
+        tenant=tenant,
+        generation=generation,
+        version=inputs.version,
+        settings=inputs.settings,
+        offers=MappingProxyType(inputs.offers),
+        categories=MappingProxyType(inputs.categories),
+        sub_categories=MappingProxyType(inputs.sub_categories),
+        policies=MappingProxyType(inputs.policies),
+        snapshot=snapshot,
+    )
+
+
+@dataclass(slots=True)
+class _Tenant:
+    records: TenantRecords
+    view: TenantView
+    rebuild: asyncio.Task[None] | None = None
+    waiters: list[tuple[int, asyncio.Future[TenantView]]] = field(default_factory=list)
+
+
+def _retrieve(future: asyncio.Future[TenantView]) -> None:
+    if not future.cancelled():
+        future.exception()
+
+
+class TenantViews:
+    """Every tenant's records and published view.
+
+    `executor` runs the rebuilds (one thread, so they never overlap); None
+    builds on the event loop, inside the rebuild task (unit tests).
+    """
+
+    def __init__(self, counters: LiveCounters, executor: Executor | None = None) -> None:
+        self._counters = counters
+        self._executor = executor
+        self._tenants: dict[str, _Tenant] = {}
+        self.rebuilds = 0
+
+    def load(self, stored: Mapping[str, StoredTenant]) -> None:
+        """Build every stored tenant's first view (start-up, on the loop, before serving)."""
+        for tenant, data in stored.items():
+            records = TenantRecords(tenant, data.settings or TenantSettings(tenant))
+            for offer in data.offers:
+                records.put_offer(offer)
+            for category in data.categories:
+                records.put_category(category)
+            for sub in data.sub_categories:
+                records.put_sub_category(sub)
+            for policy in data.policies:
+                records.put_policy(policy)
+            self._tenants[tenant] = self._first(records)
+
+    def _first(self, records: TenantRecords) -> _Tenant:
+        view = build_view(records.tenant, records.inputs())
+        self._counters.bind(records.tenant, view.snapshot)
+        return _Tenant(records, view)
+
+    def _state(self, tenant: str) -> _Tenant:
+        state = self._tenants.get(tenant)
+        if state is None:  # tenants exist implicitly: an empty one costs an empty snapshot
+            state = self._tenants[tenant] = self._first(TenantRecords(tenant, TenantSettings(tenant)))
+        return state
+
+    def tenants(self) -> list[str]:
+        return list(self._tenants)
+
+    def current(self, tenant: str) -> TenantView:
+        """The tenant's published view (never waits, never builds beyond an empty first one)."""
+        return self._state(tenant).view
+
+    def change(self, tenant: str, mutate: Callable[[TenantRecords], None]) -> None:
+        """Apply a committed change to the tenant's records and start a rebuild (call on the loop)."""
+        state = self._state(tenant)
+        mutate(state.records)
+        state.records.version += 1
+        if state.rebuild is None:
+            state.rebuild = asyncio.get_running_loop().create_task(self._rebuild(state))
+
+    async def settled(self, tenant: str) -> TenantView:
+        """A published view that includes every change made so far (waits for the rebuild that brings it)."""
+        state = self._state(tenant)
+        wanted = state.records.version
+        if state.view.version >= wanted:
+            return state.view
+        waiter: asyncio.Future[TenantView] = asyncio.get_running_loop().create_future()
+        waiter.add_done_callback(_retrieve)  # a caller that stopped waiting leaves no unretrieved error
+        state.waiters.append((wanted, waiter))
+        if state.rebuild is None:  # the last rebuild failed: try again
+            state.rebuild = asyncio.get_running_loop().create_task(self._rebuild(state))
+        return await asyncio.shield(waiter)
+
+    async def _rebuild(self, state: _Tenant) -> None:
+        loop = asyncio.get_running_loop()
+        tenant = state.records.tenant
+        try:
+            while state.view.version < state.records.version:
+                inputs = state.records.inputs()
+                if self._executor is None:
+                    view = build_view(tenant, inputs)
+                else:
+                    view = await loop.run_in_executor(self._executor, build_view, tenant, inputs)
+                # Binding and publishing happen in one step of the loop: a decision sees the
+                # new snapshot only with counters aligned to it.
+                self._counters.bind(tenant, view.snapshot)
+                state.view = view
+                self.rebuilds += 1
+                self._wake(state, None)
+        except Exception as exc:
+            log.exception("rebuilding the view of tenant %s failed", tenant)
+            self._wake(state, exc)
+        finally:
+            state.rebuild = None
+
+    @staticmethod
+    def _wake(state: _Tenant, error: Exception | None) -> None:
+        still: list[tuple[int, asyncio.Future[TenantView]]] = []
+        for wanted, waiter in state.waiters:
+            if waiter.done():
+                continue
+            if error is not None:
+                waiter.set_exception(error)
+            elif state.view.version >= wanted:
+                waiter.set_result(state.view)
+            else:
+                still.append((wanted, waiter))
+        state.waiters = still
+
+    async def close(self) -> None:
+        """Let running rebuilds finish (nothing new starts once the writers have stopped)."""
+        running = [state.rebuild for state in self._tenants.values() if state.rebuild is not None]
+        if running:
+            await asyncio.gather(*running, return_exceptions=True)

@@ -1,0 +1,82 @@
+"""Composition root: reads the config, opens the backend, builds the core and its front doors."""
+
+from __future__ import annotations
+
+import logging
+from concurrent.futures import ThreadPoolExecutor
+from dataclasses import dataclass
+
+from .app.auth import RateLimiter
+from .app.core import Core
+from .config import Config, ConfigError, check_servable
+from .domain.timekeeping import Clock, SystemClock
+from .storage.sqlite.backend import open_sqlite
+from .storage.sqlite.lock import DatabaseInUse
+from .transport.grpc.server import GrpcFrontDoor, TlsFiles, build_grpc_server
+
+log = logging.getLogger("arbiter.server")
+
+
+@dataclass
+class Application:
+    """A built server: start() to serve, stop() to drain and close."""
+
+    config: Config
+    core: Core
+    grpc: GrpcFrontDoor
+    rebuilds: ThreadPoolExecutor
+    demo_key: str | None = None
+
+    @property
+    def port(self) -> int:
+        return self.grpc.port
+
+    async def start(self) -> None:
+        await self.grpc.start()
+        if self.config.demo:
+            from .demo import load_demo
+
+            created, self.demo_key = await load_demo(self.core, with_key=not self.config.insecure_no_auth)
+            log.info("demo catalogue: %d offers created", created)
+        await self.grpc.serving()
+
+    async def stop(self, grace: float | None = None) -> None:
+        """NOT_SERVING first, so load balancers move away, then drain calls, then the writer."""
+        await self.grpc.stop(self.config.grace_seconds if grace is None else grace)
+        await self.core.close()
+        self.rebuilds.shutdown(wait=True)
+
+
+def _tls(config: Config) -> TlsFiles | None:
+    if config.tls_cert is None or config.tls_key is None:
+        return None
+    client_ca = config.tls_client_ca.read_bytes() if config.tls_client_ca else None
+    return TlsFiles(config.tls_key.read_bytes(), config.tls_cert.read_bytes(), client_ca)
+
+
+async def build_application(config: Config, clock: Clock | None = None) -> Application:
+    """Open the database, load every tenant's view and bind the port (not yet serving)."""
+    check_servable(config)
+    clock = clock or SystemClock()
+    try:
+        stores = open_sqlite(config.db, config.durability, clock, config.customer_cache_size)
+    except DatabaseInUse as exc:
+        raise ConfigError(str(exc)) from None
+    rebuilds = ThreadPoolExecutor(max_workers=1, thread_name_prefix="arbiter-views")
+    try:
+        limiter = RateLimiter(config.rate_limit, config.rate_burst or config.rate_limit) if config.rate_limit else None
+        core = Core.start(stores, clock, authenticate=not config.insecure_no_auth, limiter=limiter, rebuilds=rebuilds)
+        door = await build_grpc_server(
+            core,
+            address=config.address,
+            max_message_bytes=config.max_message_bytes,
+            max_concurrent_rpcs=config.max_concurrent_rpcs,
+            tls=_tls(config),
+        )
+    except BaseException:
+        await stores.close()
+        rebuilds.shutdown()
+        raise
+    offers = sum(len(core.views.current(t).offers) for t in core.views.tenants())
+    log.info("loaded %d offers from %s", offers, config.db)
+    return Application(config, core, door, rebuilds)

@@ -1,0 +1,1 @@
+"""State held in this process for the embedded backend (and the in-memory fakes): live counters and histories."""

@@ -1,0 +1,162 @@
+"""The one writer thread: serialised, group-committed SQLite writes (storage layer).
+
+Every write of the server is a job run on this thread. Jobs waiting together
+commit together: one transaction per batch, a savepoint per job, so one job's
+error rolls back only that job. A job's caller is resolved only after its batch
+has committed (durable), and the job's `apply` step, which updates in-memory
+state, runs on the event loop before that, so in-memory state is only ever
+touched from the loop and the next request reads its own write.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+import queue
+import threading
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any, Generic, TypeVar
+
+from sqlite_utils import Database
+
+from ...domain.errors import Unavailable
+from .database import Durability, open_writer
+
+T = TypeVar("T")
+log = logging.getLogger(__name__)
+
+MAX_BATCH = 512
+
+
+@dataclass(slots=True)
+class _Job(Generic[T]):
+    work: Callable[[Database], T]
+    apply: Callable[[T], None] | None
+    future: asyncio.Future[T]
+    on_failure: Callable[[], None] | None = None
+    outcome: tuple[bool, Any] = field(default=(False, None))
+
+
+_STOP = object()
+
+
+class Writer:
+    """Owns the write connection; `run` submits a job and awaits its durable result."""
+
+    def __init__(self, path: Path, durability: Durability) -> None:
+        self._path = path
+        self._durability = durability
+        self._queue: queue.SimpleQueue[Any] = queue.SimpleQueue()
+        self._thread: threading.Thread | None = None
+        self._loop: asyncio.AbstractEventLoop | None = None
+        self._closing = False
+
+    def start(self, loop: asyncio.AbstractEventLoop) -> None:
+        """Open (and migrate) the database on the calling thread, then start the writer thread."""
+        self._loop = loop
+        db = open_writer(self._path, self._durability)
+        self._thread = threading.Thread(target=self._run, args=(db,), name="arbiter-writer", daemon=True)
+        self._thread.start()
+
+    def submit(
+        self,
+        work: Callable[[Database], T],
+        apply: Callable[[T], None] | None = None,
+        on_failure: Callable[[], None] | None = None,
+    ) -> asyncio.Future[T]:
+        """Queue a job without awaiting it (callable from the event loop only).
+
+        `apply` runs on the loop after the commit even if the caller has gone
+        away; `on_failure` runs on the loop when the job or its commit failed.
+        """
+        if self._closing or self._loop is None:
+            raise Unavailable("the server is shutting down", reason="SHUTTING_DOWN")
+        future: asyncio.Future[T] = self._loop.create_future()
+        # A caller that stopped waiting (shield, cancellation) must not leave
+        # an unretrieved exception behind to be logged at garbage collection.
+        future.add_done_callback(_retrieve)
+        self._queue.put(_Job(work, apply, future, on_failure))
+        return future
+
+    async def run(self, work: Callable[[Database], T], apply: Callable[[T], None] | None = None) -> T:
+        """Run `work` on the writer thread; return its result once durable and applied."""
+        return await asyncio.shield(self.submit(work, apply))
+
+    async def close(self) -> None:
+        """Stop taking jobs, finish the queued ones, and close the connection."""
+        if self._thread is None or self._closing:
+            return
+        self._closing = True
+        self._queue.put(_STOP)
+        await asyncio.to_thread(self._thread.join)
+        # Jobs resolved by the thread's last batch are applied by callbacks
+        # already scheduled on the loop; let them run before returning.
+        await asyncio.sleep(0)
+
+    def _run(self, db: Database) -> None:
+        try:
+            while True:
+                first = self._queue.get()
+                if first is _STOP:
+                    return
+                batch = [first]
+                stop = False
+                while len(batch) < MAX_BATCH:
+                    try:
+                        job = self._queue.get_nowait()
+                    except queue.Empty:
+                        break
+                    if job is _STOP:
+                        stop = True
+                        break
+                    batch.append(job)
+                self._commit(db, batch)
+                if stop:
+                    return
+        finally:
+            db.conn.close()
+
+    def _commit(self, db: Database, batch: list[_Job[Any]]) -> None:
+        try:
+            with db.atomic():
+                for job in batch:
+                    try:
+                        with db.atomic():
+                            job.outcome = (True, job.work(db))
+                    except Exception as exc:
+                        job.outcome = (False, exc)
+        except Exception as exc:  # the commit itself failed: nothing in the batch is durable
+            log.exception("write batch of %d jobs failed to commit", len(batch))
+            for job in batch:
+                job.outcome = (False, exc)
+        assert self._loop is not None
+        self._loop.call_soon_threadsafe(_resolve, batch)
+
+
+def _retrieve(future: asyncio.Future[Any]) -> None:
+    if not future.cancelled():
+        future.exception()
+
+
+def _resolve(batch: list[_Job[Any]]) -> None:
+    """On the loop: apply committed jobs to memory, then wake their callers."""
+    for job in batch:
+        ok, value = job.outcome
+        if ok:
+            if job.apply is not None:
+                try:
+                    job.apply(value)
+                except Exception:
+                    log.exception("applying a committed write to memory failed")
+            if not job.future.done():
+                job.future.set_result(value)
+        else:
+            if job.on_failure is not None:
+                try:
+                    job.on_failure()
+                except Exception:
+                    log.exception("releasing a failed write failed")
+            if not job.future.done():
+                job.future.set_exception(value)

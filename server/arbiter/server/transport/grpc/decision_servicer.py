@@ -1,0 +1,161 @@
+"""DecisionService: Decide, outcomes and offer stats over gRPC (transport layer)."""
+
+from __future__ import annotations
+
+import grpc
+
+from arbiter.v1 import decisions_pb2, decisions_pb2_grpc
+
+from ...app.decisions import DecisionUseCases
+from ...app.outcomes import OutcomeUseCases
+from ...domain.decisions import DecisionRequest
+from ...domain.errors import Decoded, ViolationCollector
+from ...domain.offers import from_micros
+from ...domain.outcomes import SERVER_TIME, OutcomeInput, OutcomeRecord, OutcomeType
+from ...domain.timekeeping import to_epoch_micros
+from .interceptor import principal
+from .messages import enum_from_proto, struct_to_dict, timestamp_to_datetime
+
+_OUTCOME_TYPES = {int(t): t for t in OutcomeType}
+
+
+class DecisionServicer(decisions_pb2_grpc.DecisionServiceServicer):
+    """Decide for a customer, record what happened, report an offer's counters."""
+
+    def __init__(self, decisions: DecisionUseCases, outcomes: OutcomeUseCases) -> None:
+        self._decisions = decisions
+        self._outcomes = outcomes
+
+    async def Decide(
+        self, request: decisions_pb2.DecideRequest, context: grpc.aio.ServicerContext
+    ) -> decisions_pb2.DecideResponse:
+        decision = await self._decisions.decide(principal(), decision_request_from_proto(request))
+        result = decision.result
+        response = decisions_pb2.DecideResponse(decision_id=decision.decision_id)
+        response.decision_time.FromMicroseconds(decision.decision_us)
+        for decided in result.offers:
+            offer = decided.offer
+            out = response.offers.add(
+                rank=decided.rank,
+                offer_id=offer.id,
+                name=offer.name,
+                short_desc=offer.short_desc,
+                score=decided.score,
+                propensity=decided.propensity,
+                propensity_source=decided.source.value,
+                priority_score=offer.priority_score,
+                mandatory=offer.mandatory,
+                category_id=offer.category_id,
+                sub_category_id=offer.sub_category_id,
+            )
+            out.tags.extend(offer.tags)
+            if decided.personalization:
+                out.personalization.update(decided.personalization)
+        if result.candidates is not None:
+            for fate in result.candidates:
+                response.candidates.add(
+                    offer_id=fate.offer.id,
+                    name=fate.offer.name,
+                    selected=fate.selected,
+                    reason=fate.reason.value,
+                    message=fate.message,
+                    score=fate.score,
+                    propensity=fate.propensity,
+                    mandatory=fate.offer.mandatory,
+                )
+        return response
+
+    async def RecordOutcome(
+        self, request: decisions_pb2.RecordOutcomeRequest, context: grpc.aio.ServicerContext
+    ) -> decisions_pb2.RecordOutcomeResponse:
+        v = ViolationCollector()
+        outcome = _outcome_input(request.outcome, v, "outcome.")
+        (record,) = await self._outcomes.record(principal(), Decoded([outcome], tuple(v.violations)), bulk=False)
+        response = decisions_pb2.RecordOutcomeResponse()
+        _fill_result(response.result, record)
+        return response
+
+    async def RecordOutcomes(
+        self, request: decisions_pb2.RecordOutcomesRequest, context: grpc.aio.ServicerContext
+    ) -> decisions_pb2.RecordOutcomesResponse:
+        v = ViolationCollector()
+        outcomes = [_outcome_input(o, v, f"outcomes[{i}].") for i, o in enumerate(request.outcomes)]
+        records = await self._outcomes.record(principal(), Decoded(outcomes, tuple(v.violations)), bulk=True)
+        response = decisions_pb2.RecordOutcomesResponse()
+        for record in records:
+            _fill_result(response.results.add(), record)
+        return response
+
+    async def GetOfferStats(
+        self, request: decisions_pb2.GetOfferStatsRequest, context: grpc.aio.ServicerContext
+    ) -> decisions_pb2.GetOfferStatsResponse:
+        stats = await self._decisions.offer_stats(principal(), request.offer_id)
+        counts = stats.counts
+        out = decisions_pb2.OfferStats(
+            offer_id=stats.offer.id,
+            lifetime_impressions=counts.lifetime_impressions,
+            today=stats.today.isoformat(),
+            timezone=stats.timezone,
+            today_impressions=counts.today_impressions,
+            today_spend=from_micros(counts.today_spend_micros),
+            model_trials=counts.model_trials,
+            model_positives=counts.model_positives,
+        )
+        if stats.remaining_impressions is not None:
+            out.remaining_impressions = stats.remaining_impressions
+        if stats.remaining_daily_budget_micros is not None:
+            out.remaining_daily_budget = from_micros(stats.remaining_daily_budget_micros)
+        if stats.model_reference:
+            out.model_reference = stats.model_reference
+            out.model_estimate = stats.model_estimate
+        return decisions_pb2.GetOfferStatsResponse(stats=out)
+
+
+def decision_request_from_proto(request: decisions_pb2.DecideRequest) -> Decoded[DecisionRequest]:
+    v = ViolationCollector()
+    decision_us = SERVER_TIME
+    if request.HasField("decision_time"):
+        moment = timestamp_to_datetime(request.decision_time, v, "decisionTime")
+        decision_us = to_epoch_micros(moment) if moment is not None else SERVER_TIME
+    attributes = struct_to_dict(request.attributes, v, "attributes") if request.HasField("attributes") else {}
+    decision = DecisionRequest(
+        customer_id=request.customer_id,
+        decision_us=decision_us,
+        segments=frozenset(request.segments),
+        attributes=attributes,
+        offer_propensities=dict(request.offer_propensities),
+        model_propensities=dict(request.model_propensities),
+        channel=request.channel,
+        limit=request.limit,
+        category_ids=frozenset(request.category_ids),
+        sub_category_ids=frozenset(request.sub_category_ids),
+        tags=frozenset(request.tags),
+        explain=request.explain,
+        dry_run=request.dry_run,
+        record_impressions=request.record_impressions,
+    )
+    return Decoded(decision, tuple(v.violations))
+
+
+def _outcome_input(message: decisions_pb2.Outcome, v: ViolationCollector, prefix: str) -> OutcomeInput:
+    outcome_type = enum_from_proto(message.type, _OUTCOME_TYPES, v, prefix + "type", "outcome type")
+    occurred_us = SERVER_TIME
+    if message.HasField("occurred_at"):
+        moment = timestamp_to_datetime(message.occurred_at, v, prefix + "occurredAt")
+        if moment is not None:
+            occurred_us = to_epoch_micros(moment)
+    return OutcomeInput(
+        customer_id=message.customer_id,
+        offer_id=message.offer_id,
+        type=outcome_type,
+        decision_id=message.decision_id,
+        channel=message.channel,
+        occurred_us=occurred_us,
+        idempotency_key=message.idempotency_key,
+    )
+
+
+def _fill_result(out: decisions_pb2.OutcomeResult, record: OutcomeRecord) -> None:
+    out.outcome_id = record.outcome_id
+    out.status = decisions_pb2.OUTCOME_STATUS_DUPLICATE if record.duplicate else decisions_pb2.OUTCOME_STATUS_RECORDED
+    out.recorded_at.FromMicroseconds(record.recorded_us)

@@ -1,0 +1,115 @@
+"""What runs around every Arbiter RPC: deadline check, authentication, error mapping, call counts (transport layer).
+
+One grpc.aio server interceptor wraps each unary Arbiter method once (the
+wrapped handlers are cached by method name): before the servicer runs, a
+call whose deadline already passed is refused and the caller is
+authenticated (the principal goes to the servicer through a context
+variable); afterwards, domain errors become their status from the one error
+table, and anything unexpected is logged with a request id and answered
+INTERNAL. Health and reflection pass through untouched: they are open to all.
+"""
+
+from __future__ import annotations
+
+import collections
+import logging
+from collections.abc import Awaitable, Callable
+from contextvars import ContextVar
+from typing import Any
+
+import grpc
+
+from ...app.auth import TENANT_HEADER, Authenticator, Credentials
+from ...domain.access import Principal
+from ...domain.errors import DomainError
+from ..errors import grpc_status, internal_grpc_status, new_request_id
+
+log = logging.getLogger("arbiter.server.rpc")
+
+ARBITER_PREFIX = "/arbiter."
+CURRENT_PRINCIPAL: ContextVar[Principal] = ContextVar("arbiter_principal")
+# Answers per method and status code since start-up; load tests read them to
+# confirm every call succeeded (HTTP/2 load tools only see HTTP 200).
+CALL_COUNTS: collections.Counter[tuple[str, str]] = collections.Counter()
+
+Behavior = Callable[[Any, grpc.aio.ServicerContext], Awaitable[Any]]
+
+
+def principal() -> Principal:
+    """Who the call being served acts as (set by the interceptor)."""
+    return CURRENT_PRINCIPAL.get()
+
+
+def credentials_of(metadata: tuple[tuple[str, str | bytes], ...]) -> Credentials:
+    authorization = tenant = None
+    for name, value in metadata:
+        if not isinstance(value, str):  # binary metadata carries neither
+            continue
+        if name == "authorization":
+            authorization = value
+        elif name == TENANT_HEADER:
+            tenant = value
+    return Credentials(authorization=authorization, tenant=tenant)
+
+
+class ArbiterInterceptor(grpc.aio.ServerInterceptor):
+    """Authenticates and maps errors for every Arbiter method."""
+
+    def __init__(self, authenticator: Authenticator) -> None:
+        self._authenticator = authenticator
+        self._handlers: dict[str, grpc.RpcMethodHandler] = {}
+
+    async def intercept_service(
+        self,
+        continuation: Callable[[grpc.HandlerCallDetails], Awaitable[grpc.RpcMethodHandler | None]],
+        details: grpc.HandlerCallDetails,
+    ) -> grpc.RpcMethodHandler | None:
+        method: str = details.method
+        cached = self._handlers.get(method)
+        if cached is not None:
+            return cached
+        handler = await continuation(details)
+        if handler is None:  # an unknown method (not cached: callers choose the names)
+            return None
+        if method.startswith(ARBITER_PREFIX) and handler.unary_unary is not None:
+            handler = grpc.unary_unary_rpc_method_handler(
+                self._wrap(method.rsplit("/", 1)[-1], handler.unary_unary),
+                request_deserializer=handler.request_deserializer,
+                response_serializer=handler.response_serializer,
+            )
+        self._handlers[method] = handler
+        return handler
+
+    def _wrap(self, name: str, behavior: Behavior) -> Behavior:
+        authenticate = self._authenticator.authenticate
+
+        async def wrapped(request: Any, context: grpc.aio.ServicerContext) -> Any:
+            token = None
+            request_id = ""
+            try:
+                remaining = context.time_remaining()
+                if remaining is not None and remaining <= 0:
+                    CALL_COUNTS[name, "DEADLINE_EXCEEDED"] += 1
+                    await context.abort(
+                        grpc.StatusCode.DEADLINE_EXCEEDED, "the deadline passed before the call started"
+                    )
+                token = CURRENT_PRINCIPAL.set(authenticate(credentials_of(context.invocation_metadata() or ())))
+                response = await behavior(request, context)
+                CALL_COUNTS[name, "OK"] += 1
+                return response
+            except DomainError as error:
+                request_id = new_request_id()
+                status = grpc_status(error, request_id)
+            except grpc.aio.AbortError:
+                raise
+            except Exception:
+                request_id = new_request_id()
+                log.exception("unexpected error in %s (request id %s)", name, request_id)
+                status = internal_grpc_status(request_id)
+            finally:
+                if token is not None:
+                    CURRENT_PRINCIPAL.reset(token)
+            CALL_COUNTS[name, status.code.name] += 1
+            await context.abort(status.code, status.details, status.trailing_metadata)
+
+        return wrapped

@@ -1,0 +1,93 @@
+"""Shared proto <-> domain conversions: timestamps, structs, enums (transport layer)."""
+
+from __future__ import annotations
+
+import math
+from collections.abc import Mapping
+from datetime import UTC, datetime
+from typing import Any, TypeVar
+
+from google.protobuf import json_format, struct_pb2, timestamp_pb2
+
+from ...domain.errors import ViolationCollector
+
+# Struct values are JSON; deeper nesting than this is refused, not recursed into.
+MAX_STRUCT_DEPTH = 16
+E = TypeVar("E")
+
+
+def enum_from_proto(value: int, table: Mapping[Any, E], v: ViolationCollector, path: str, what: str) -> E | None:
+    """The domain value of a proto enum number: 0 (`_UNSPECIFIED`) is None, an unknown number a violation."""
+    if value == 0:
+        return None
+    found = table.get(value)
+    if found is None:
+        v.add(path, f"unknown {what} value {value}")
+    return found
+
+
+def timestamp_to_datetime(ts: timestamp_pb2.Timestamp, v: ViolationCollector, path: str) -> datetime | None:
+    """An aware UTC datetime (microsecond precision) or None with a violation for an invalid one."""
+    if not 0 <= ts.nanos <= 999_999_999:
+        v.add(path, f"nanos must be between 0 and 999999999, got {ts.nanos}")
+        return None
+    try:
+        return ts.ToDatetime(tzinfo=UTC)
+    except (ValueError, OverflowError):
+        v.add(path, "must be between 0001-01-01T00:00:00Z and 9999-12-31T23:59:59Z")
+        return None
+
+
+def set_timestamp(ts: timestamp_pb2.Timestamp, moment: datetime) -> None:
+    ts.FromDatetime(moment)
+
+
+def struct_to_dict(struct: struct_pb2.Struct, v: ViolationCollector, path: str) -> dict[str, Any]:
+    """A Struct as a plain dict; non-finite numbers and excessive depth are violations.
+
+    Top-level keys whose values have such problems are left out, so the
+    rest can still be checked.
+    """
+    out: dict[str, Any] = {}
+    for key, value in struct.fields.items():
+        child = f"{path}.{key}"
+        kind = value.WhichOneof("kind")
+        if kind == "number_value" and not math.isfinite(value.number_value):
+            v.add(child, "must be a finite number")
+            continue
+        if kind in ("struct_value", "list_value"):
+            nested = value.struct_value if kind == "struct_value" else value.list_value
+            if not _struct_ok(nested, v, child, 2):
+                continue
+        out[key] = json_format.MessageToDict(value)
+    return out
+
+
+def _struct_ok(message: struct_pb2.Struct | struct_pb2.ListValue, v: ViolationCollector, path: str, depth: int) -> bool:
+    if depth > MAX_STRUCT_DEPTH:
+        v.add(path, f"nests deeper than {MAX_STRUCT_DEPTH} levels")
+        return False
+    items = message.fields.items() if isinstance(message, struct_pb2.Struct) else enumerate(message.values)
+    ok = True
+    for key, value in items:
+        child = f"{path}.{key}" if isinstance(key, str) else f"{path}[{key}]"
+        kind = value.WhichOneof("kind")
+        if kind == "number_value" and not math.isfinite(value.number_value):
+            v.add(child, "must be a finite number")
+            ok = False
+        elif kind == "struct_value":
+            ok = _struct_ok(value.struct_value, v, child, depth + 1) and ok
+        elif kind == "list_value":
+            ok = _struct_ok(value.list_value, v, child, depth + 1) and ok
+    return ok
+
+
+def dict_to_struct(values: dict[str, Any], struct: struct_pb2.Struct) -> None:
+    struct.Clear()
+    if values:
+        struct.update(values)
+
+
+def update_mask(request: Any) -> list[str] | None:
+    """The paths of an Update request's `update_mask` (None when it has none, or an empty one)."""
+    return list(request.update_mask.paths) or None if request.HasField("update_mask") else None

@@ -1,0 +1,120 @@
+"""The gRPC server over the core: servicers, interceptor, health and reflection, its port (transport layer)."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+import grpc
+from grpc_health.v1 import health, health_pb2, health_pb2_grpc
+from grpc_reflection.v1alpha import reflection
+
+from arbiter.v1 import (
+    api_keys_pb2,
+    api_keys_pb2_grpc,
+    catalog_pb2,
+    catalog_pb2_grpc,
+    contact_policies_pb2,
+    contact_policies_pb2_grpc,
+    decisions_pb2,
+    decisions_pb2_grpc,
+    offers_pb2,
+    offers_pb2_grpc,
+    tenants_pb2,
+    tenants_pb2_grpc,
+)
+
+from ...app.core import Core
+from .api_key_servicer import ApiKeyServicer
+from .catalog_servicer import CatalogServicer
+from .decision_servicer import DecisionServicer
+from .interceptor import ArbiterInterceptor
+from .offer_servicer import OfferServicer
+from .policy_servicer import ContactPolicyServicer
+from .tenant_servicer import TenantServicer
+
+SERVICE_NAMES = (
+    offers_pb2.DESCRIPTOR.services_by_name["OfferService"].full_name,
+    decisions_pb2.DESCRIPTOR.services_by_name["DecisionService"].full_name,
+    tenants_pb2.DESCRIPTOR.services_by_name["TenantService"].full_name,
+    catalog_pb2.DESCRIPTOR.services_by_name["CatalogService"].full_name,
+    contact_policies_pb2.DESCRIPTOR.services_by_name["ContactPolicyService"].full_name,
+    api_keys_pb2.DESCRIPTOR.services_by_name["ApiKeyService"].full_name,
+)
+
+
+@dataclass(frozen=True, slots=True)
+class TlsFiles:
+    """PEM contents: the server's key and certificate chain, and the CA client certificates must chain to."""
+
+    key: bytes
+    certificate_chain: bytes
+    client_ca: bytes | None = None
+
+
+@dataclass
+class GrpcFrontDoor:
+    """A bound (not yet started) gRPC server and its health servicer."""
+
+    server: grpc.aio.Server
+    port: int
+    health: health.aio.HealthServicer
+
+    async def start(self) -> None:
+        """Accept calls; health stays NOT_SERVING until `serving()`."""
+        await self.server.start()
+
+    async def serving(self) -> None:
+        await self._set_health(health_pb2.HealthCheckResponse.SERVING)
+
+    async def not_serving(self) -> None:
+        await self._set_health(health_pb2.HealthCheckResponse.NOT_SERVING)
+
+    async def stop(self, grace: float) -> None:
+        """Health NOT_SERVING first, so load balancers move away; then calls in flight get `grace` seconds."""
+        await self.health.enter_graceful_shutdown()
+        await self.server.stop(grace)
+
+    async def _set_health(self, status: health_pb2.HealthCheckResponse.ServingStatus.ValueType) -> None:
+        for name in ("", *SERVICE_NAMES):
+            await self.health.set(name, status)
+
+
+async def build_grpc_server(
+    core: Core, *, address: str, max_message_bytes: int, max_concurrent_rpcs: int, tls: TlsFiles | None
+) -> GrpcFrontDoor:
+    """Bind the port with every service registered; health answers NOT_SERVING until told otherwise."""
+    server = grpc.aio.server(
+        interceptors=[ArbiterInterceptor(core.auth)],
+        options=[
+            ("grpc.so_reuseport", 0),
+            ("grpc.max_receive_message_length", max_message_bytes),
+            ("grpc.max_send_message_length", max(max_message_bytes, 16 * 1024 * 1024)),
+        ],
+        # Calls beyond this are refused at once with RESOURCE_EXHAUSTED rather than queued.
+        maximum_concurrent_rpcs=max_concurrent_rpcs,
+    )
+    offers_pb2_grpc.add_OfferServiceServicer_to_server(OfferServicer(core.offers), server)
+    decisions_pb2_grpc.add_DecisionServiceServicer_to_server(DecisionServicer(core.decisions, core.outcomes), server)
+    tenants_pb2_grpc.add_TenantServiceServicer_to_server(TenantServicer(core.tenants), server)
+    catalog_pb2_grpc.add_CatalogServiceServicer_to_server(CatalogServicer(core.catalog), server)
+    contact_policies_pb2_grpc.add_ContactPolicyServiceServicer_to_server(ContactPolicyServicer(core.policies), server)
+    api_keys_pb2_grpc.add_ApiKeyServiceServicer_to_server(ApiKeyServicer(core.keys), server)
+    health_servicer = health.aio.HealthServicer()
+    health_pb2_grpc.add_HealthServicer_to_server(health_servicer, server)
+    reflection.enable_server_reflection(
+        (*SERVICE_NAMES, health_pb2.DESCRIPTOR.services_by_name["Health"].full_name, reflection.SERVICE_NAME),
+        server,
+    )
+    if tls is not None:
+        credentials = grpc.ssl_server_credentials(
+            [(tls.key, tls.certificate_chain)],
+            root_certificates=tls.client_ca,
+            require_client_auth=tls.client_ca is not None,
+        )
+        port = server.add_secure_port(address, credentials)
+    else:
+        port = server.add_insecure_port(address)
+    door = GrpcFrontDoor(server, port, health_servicer)
+    # The aio health servicer starts out SERVING; nothing is ready until the application says so.
+    await door.not_serving()
+    return door
