@@ -1,0 +1,64 @@
+"""One server per SQLite file: a second one refuses to start, saying which process holds it."""
+
+from __future__ import annotations
+
+import subprocess
+import sys
+from pathlib import Path
+
+from serverproc import ServerProcess
+
+from arbiter.client import Client
+
+
+def _second_server(db: Path) -> subprocess.CompletedProcess[str]:
+    return subprocess.run(
+        [sys.executable, "-m", "arbiter.server", "--address", "127.0.0.1:0", "--db", str(db), "--insecure-no-auth"],
+        capture_output=True,
+        text=True,
+        timeout=60,
+        check=False,
+    )
+
+
+def test_a_second_server_on_the_same_database_refuses_to_start(tmp_path: Path) -> None:
+    db = tmp_path / "arbiter.db"
+    with ServerProcess(db) as first:
+        assert first.process is not None
+        second = _second_server(db)
+
+        assert second.returncode == 2
+        assert second.stdout == ""  # it never listened
+        message = second.stderr.strip()
+        assert message.startswith("arbiter: database ") and "\n" not in message
+        assert f"pid {first.process.pid}" in message
+        # The first one is untouched and carries on.
+        with Client(first.target, tenant="lock") as client:
+            client.create_offer({"name": "still served"})
+
+
+def test_the_lock_goes_with_the_process_even_after_kill_9(tmp_path: Path) -> None:
+    db = tmp_path / "arbiter.db"
+    crashed = ServerProcess(db).start()
+    with Client(crashed.target, tenant="lock") as client:
+        offer = client.create_offer({"name": "before the crash"})
+    crashed.kill()
+
+    with ServerProcess(db) as successor, Client(successor.target, tenant="lock") as client:
+        assert client.get_offer(offer.id).name == "before the crash"
+    # And after a clean stop, too.
+    with ServerProcess(db) as again, Client(again.target, tenant="lock") as client:
+        assert client.get_offer(offer.id).name == "before the crash"
+
+
+def test_the_keys_cli_still_works_beside_a_running_server(tmp_path: Path) -> None:
+    db = tmp_path / "arbiter.db"
+    with ServerProcess(db):
+        result = subprocess.run(
+            [sys.executable, "-m", "arbiter.server", "keys", "--db", str(db), "list"],
+            capture_output=True,
+            text=True,
+            timeout=60,
+            check=False,
+        )
+    assert result.returncode == 0, result.stderr
