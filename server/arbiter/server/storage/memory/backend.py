@@ -3,8 +3,9 @@
 They keep the contracts of app.ports (transactions roll back on error, the
 outcome log is idempotent and runs `on_commit` before its caller resumes,
 lists are keyset pages) so the use cases and the funnel can be tested fast,
-without files or threads. `MemoryDatabase.hold_commits` and `fail_commits`
-let a test stop an outcome commit half-way or make it fail.
+without files or threads. `MemoryDatabase.hold_commits`, `hold_loads` and
+`fail_commits` let a test stop an outcome commit or a load half-way, or make
+a commit fail.
 """
 
 from __future__ import annotations
@@ -84,12 +85,18 @@ class MemoryDatabase:
         self.models: defaultdict[tuple[str, str, str], list[int]] = defaultdict(lambda: [0, 0])
         self.seq = 0
         self.commit_gate: asyncio.Event | None = None
+        self.load_gate: asyncio.Event | None = None
         self.fail_commits = False
 
     def hold_commits(self) -> asyncio.Event:
         """Outcome commits wait until the returned event is set."""
         self.commit_gate = asyncio.Event()
         return self.commit_gate
+
+    def hold_loads(self) -> asyncio.Event:
+        """Loads of ledger days and customer histories wait until the returned event is set."""
+        self.load_gate = asyncio.Event()
+        return self.load_gate
 
 
 def _created_us(item: Offer | Category | SubCategory | ContactPolicy | ApiKey) -> int:
@@ -345,6 +352,8 @@ def memory_stores(clock: Clock, *, customer_cache_size: int = 1_000) -> tuple[St
     db = MemoryDatabase()
 
     async def load_day(tenant: str, day: int, on_loaded: Callable[[DayRows], None]) -> DayRows:
+        if db.load_gate is not None:
+            await db.load_gate.wait()
         rows = [(offer, n, spend) for (t, d, offer), (n, spend) in db.ledger.items() if (t, d) == (tenant, day)]
         on_loaded(rows)
         return rows
