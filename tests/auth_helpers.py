@@ -12,7 +12,6 @@ import re
 import secrets
 import subprocess
 import sys
-import time
 import uuid
 from collections.abc import Iterator, Sequence
 from dataclasses import dataclass
@@ -29,6 +28,8 @@ from serverproc import ServerProcess
 
 import arbiter.v1
 from arbiter.client import ArbiterError, Client, error_from_rpc
+from arbiter.server.domain.access import ApiKey, Role, new_secret, secret_sha256
+from arbiter.server.storage.sqlite.key_store import create_key_offline
 
 # "arb_", the key id's 16 hex digits, "_", and 43 base64url characters (256 random bits).
 SECRET_PATTERN = re.compile(r"arb_([0-9a-f]{16})_[A-Za-z0-9_-]{43}")
@@ -124,26 +125,29 @@ def cli_create_keys(db: Path, specs: Sequence[tuple[str, str]]) -> list[str]:
     return secrets_
 
 
-# --------------------------------------------------------------------------
-# Clocks and keys made through ApiKeyService
-# --------------------------------------------------------------------------
+def expired_key(db: Path, tenant: str, role: str, *, name: str = "expired") -> str:
+    """A key that expired an hour ago, written straight into the database with explicit instants.
+
+    (Nothing waits for an expiry: a key cannot be created already expired through the API or
+    the CLI, so the record is made here, as the CLI would make it an hour and a half ago.)
+    """
+    now = datetime.now(UTC)
+    key_id, secret = new_secret()
+    created = now - timedelta(minutes=90)
+    create_key_offline(
+        db, ApiKey(key_id, tenant, name, Role(role), secret_sha256(secret), created, now - timedelta(hours=1))
+    )
+    return secret
 
 
-def wait_until(moment: datetime, margin: timedelta = timedelta(milliseconds=50)) -> None:
-    """Poll the clock until `moment` (+ a small margin) has passed; no longer than that."""
-    while datetime.now(UTC) < moment + margin:
-        time.sleep(0.02)
+# --------------------------------------------------------------------------
+# Keys made through ApiKeyService
+# --------------------------------------------------------------------------
 
 
 def mint(admin: Client, role: str, *, name: str = "", expires_at: datetime | None = None) -> str:
     """A new key of the admin's tenant, made through ApiKeyService; its secret."""
     return admin.create_api_key(role, name=name, expires_at=expires_at).secret
-
-
-def expiring_key(admin: Client, role: str, lifetime: timedelta) -> tuple[str, datetime]:
-    """A key that expires `lifetime` from now: (secret, expiry)."""
-    expires_at = datetime.now(UTC) + lifetime
-    return mint(admin, role, name="expiring", expires_at=expires_at), expires_at
 
 
 def revoked_key(admin: Client, role: str = "admin") -> str:
@@ -255,17 +259,14 @@ def keyring(auth_server: ServerProcess) -> Keyring:
     tenant = new_tenant("matrix")
     admin_secret = cli_create_key(auth_server.db, tenant, "admin", name="bootstrap")
     with Client(auth_server.target, api_key=admin_secret) as admin:
-        expired, expires_at = expiring_key(admin, "admin", timedelta(milliseconds=400))
-        keys = Keyring(
+        return Keyring(
             tenant=tenant,
             admin=admin_secret,
             editor=mint(admin, "editor", name="editor"),
             decide=mint(admin, "decide", name="decide"),
             revoked=revoked_key(admin),
-            expired=expired,
+            expired=expired_key(auth_server.db, tenant, "admin"),
         )
-    wait_until(expires_at)
-    return keys
 
 
 @pytest.fixture(scope="session")

@@ -7,12 +7,14 @@ protos/arbiter/v1/api_keys.proto.
 from __future__ import annotations
 
 from datetime import UTC, datetime, timedelta
+from pathlib import Path
 
 import grpc
 import pytest
 from google.protobuf.descriptor import MethodDescriptor
 from grpc_health.v1 import health_pb2, health_pb2_grpc
 from grpc_reflection.v1alpha import reflection_pb2, reflection_pb2_grpc
+from inprocess import InProcessServer
 from serverproc import ServerProcess
 
 from arbiter.client import (
@@ -33,15 +35,15 @@ from auth_helpers import (  # noqa: E402
     arbiter_methods,
     bearer,
     call,
+    cli_create_key,
     client_for,
-    expiring_key,
     forged_secret,
     key_id_of,
     keys_cli,
     method_label,
     mint,
+    new_tenant,
     random_secret,
-    wait_until,
 )
 
 pytest_plugins = ["auth_helpers"]
@@ -260,8 +262,9 @@ def test_x_tenant_id_is_ignored_when_a_key_is_present(
             assert spoofing.get_tenant_settings().tenant_id == keyring.tenant
             offer = spoofing.create_offer({"name": f"spoofed {named} {random_secret()[-8:]}"})
             assert plain.get_offer(offer.id).name == offer.name  # it landed in the key's tenant
-            with pytest.raises(NotFoundError):
+            with pytest.raises(NotFoundError) as missing:
                 victim.get_offer(offer.id)
+            assert missing.value.reason == "OFFER_NOT_FOUND"
             assert offer.id not in {o.id for o in victim.iter_offers()}
 
 
@@ -341,14 +344,21 @@ def test_create_api_key_rejects_a_bad_key(
         assert len(_all_keys(admin)) == before
 
 
-def test_a_key_works_until_it_expires(auth_server: ServerProcess, keyring: Keyring) -> None:
-    with client_for(auth_server, keyring.admin) as admin:
-        secret, expires_at = expiring_key(admin, "decide", timedelta(seconds=1))
-    with client_for(auth_server, secret) as client:
-        client.list_offers()  # valid until expires_at
-        wait_until(expires_at)
-        with pytest.raises(UnauthenticatedError) as info:
+def test_a_key_works_until_the_instant_it_expires(tmp_path: Path) -> None:
+    # The server's clock is set, not waited for: the key is refused from its expiresAt on.
+    db = tmp_path / "arbiter.db"
+    with InProcessServer(db, start=datetime(2026, 3, 1, 12, 0, tzinfo=UTC)) as server:
+        admin_secret = cli_create_key(db, new_tenant("expiry"), "admin", name="bootstrap")
+        expires_at = server.clock.now() + timedelta(hours=1)
+        with Client(server.target, api_key=admin_secret) as admin:
+            secret = mint(admin, "decide", name="expiring", expires_at=expires_at)
+        with Client(server.target, api_key=secret) as client:
             client.list_offers()
+            server.clock.set(expires_at - timedelta(microseconds=1))
+            client.list_offers()  # still valid, a microsecond before
+            server.clock.set(expires_at)
+            with pytest.raises(UnauthenticatedError) as info:
+                client.list_offers()
     assert info.value.reason == "KEY_EXPIRED"
 
 
@@ -404,10 +414,12 @@ def test_keys_of_one_tenant_are_invisible_to_another(
         my_key = mint(mine, "decide", name="mine")
         for client, foreign in ((mine, their_key), (theirs, my_key)):
             foreign_id = key_id_of(foreign)
-            with pytest.raises(NotFoundError):
+            with pytest.raises(NotFoundError) as missing:
                 client.get_api_key(foreign_id)
-            with pytest.raises(NotFoundError):
+            assert missing.value.reason == "KEY_NOT_FOUND"
+            with pytest.raises(NotFoundError) as missing:
                 client.revoke_api_key(foreign_id)
+            assert missing.value.reason == "KEY_NOT_FOUND"
             assert foreign_id not in {k.id for k in _all_keys(client)}
             assert key_id_of(other_admin if client is mine else keyring.admin) not in {k.id for k in _all_keys(client)}
         # Neither revoke attempt touched the keys.
