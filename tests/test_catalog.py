@@ -95,8 +95,9 @@ def test_category_ids_and_names_are_unique_per_tenant(client: Client, server: Se
         client.create_category({"name": "Credit cards"})
     with Client(server.target, tenant=tenant + "-other") as other:
         assert other.create_category(CARDS, category_id="cat_credit_cards").id == "cat_credit_cards"
-        with pytest.raises(NotFoundError):
+        with pytest.raises(NotFoundError) as missing:
             other.get_category("cat_nope")
+        assert missing.value.reason == "CATEGORY_NOT_FOUND"
 
 
 @pytest.mark.parametrize(
@@ -216,8 +217,9 @@ def test_category_update_mask_rules(client: Client) -> None:
         client.update_category({"id": "cat_credit_cards"}, ["created_at"])
     cleared = client.update_category({"id": "cat_credit_cards"}, ["description"])
     assert cleared.category.description == ""
-    with pytest.raises(NotFoundError):
+    with pytest.raises(NotFoundError) as missing:
         client.update_category({"id": "cat_missing", "name": "x"})
+    assert missing.value.reason == "CATEGORY_NOT_FOUND"
 
 
 def test_schema_change_reports_nonconforming_offers_and_changes_none(client: Client) -> None:
@@ -286,8 +288,9 @@ def test_sub_category_crud_and_rules(client: Client) -> None:
     with pytest.raises(InvalidArgumentError, match="cannot move"):
         client.update_sub_category({"id": "sub_premium", "categoryId": "cat_savings"})
     client.delete_sub_category(other.id)
-    with pytest.raises(NotFoundError):
+    with pytest.raises(NotFoundError) as missing:
         client.get_sub_category(other.id)
+    assert missing.value.reason == "SUB_CATEGORY_NOT_FOUND"
 
 
 # -- offers and the hierarchy ----------------------------------------------------

@@ -257,8 +257,9 @@ def test_stats_without_caps_or_model_leave_those_numbers_unset(client: Client) -
         "model_estimate": None,
     }
     assert stats.model_reference == ""
-    with pytest.raises(NotFoundError):
+    with pytest.raises(NotFoundError) as missing:
         client.get_offer_stats("act_0000000000000000")
+    assert missing.value.reason == "OFFER_NOT_FOUND"
 
 
 @pytest.mark.parametrize("zone", ["Pacific/Kiritimati", "Pacific/Pago_Pago", "Europe/Paris"])

@@ -56,8 +56,9 @@ def test_create_ignores_output_only_fields_in_the_request(client: Client) -> Non
     assert offer.id != "act_0123456789abcdef" and OFFER_ID.fullmatch(offer.id)
     assert offer.created_at.ToDatetime(tzinfo=UTC).year >= 2025
     assert offer.updated_at == offer.created_at
-    with pytest.raises(NotFoundError):
+    with pytest.raises(NotFoundError) as missing:
         client.get_offer("act_0123456789abcdef")
+    assert missing.value.reason == "OFFER_NOT_FOUND"
 
 
 def test_ids_are_unique(client: Client) -> None:
@@ -102,8 +103,9 @@ def test_delete_then_get_is_not_found(client: Client) -> None:
         client.get_offer(doomed.id)
     assert info.value.reason == "OFFER_NOT_FOUND"
     assert [o.id for o in all_offers(client)] == [keep.id]
-    with pytest.raises(NotFoundError):
+    with pytest.raises(NotFoundError) as missing:
         client.delete_offer(doomed.id)
+    assert missing.value.reason == "OFFER_NOT_FOUND"
 
 
 def test_delete_unknown_id_is_not_found(client: Client) -> None:

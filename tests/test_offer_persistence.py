@@ -68,15 +68,17 @@ def test_offers_survive_a_graceful_restart(db_path: Path) -> None:
                 offers_pb2.OFFER_STATUS_ARCHIVED,
                 offers_pb2.OFFER_STATUS_DRAFT,
             ]
-            with pytest.raises(NotFoundError):
+            with pytest.raises(NotFoundError) as missing:
                 client.get_offer(deleted.id)
+            assert missing.value.reason == "OFFER_NOT_FOUND"
             assert all_offers(other) == [theirs]
             # The columns and tables that List filters on were restored with the offers.
             assert list(client.iter_offers(status="paused")) == [offers[2]]
             assert list(client.iter_offers(tags=["rewards", "q1-campaign"])) == offers[:4]
             assert list(client.iter_offers(category_ids=["cat_credit_cards"])) == offers[:4]
-            with pytest.raises(NotFoundError):
+            with pytest.raises(NotFoundError) as missing:
                 client.get_offer(theirs.id)
+            assert missing.value.reason == "OFFER_NOT_FOUND"
 
             # The restarted server keeps enforcing what the data implies.
             with pytest.raises(AlreadyExistsError):
@@ -98,5 +100,6 @@ def test_acknowledged_writes_survive_kill_9(db_path: Path) -> None:
         _assert_serving(second)
         assert all_offers(client) == before
         assert [client.get_offer(o.id) for o in offers] == offers
-        with pytest.raises(NotFoundError):
+        with pytest.raises(NotFoundError) as missing:
             client.get_offer(deleted.id)
+        assert missing.value.reason == "OFFER_NOT_FOUND"

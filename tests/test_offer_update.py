@@ -412,5 +412,6 @@ def test_archived_offers_are_read_only_but_can_be_deleted(
     assert info.value.reason == "OFFER_ARCHIVED"
     assert client.get_offer(offer.id) == offer
     client.delete_offer(offer.id)
-    with pytest.raises(NotFoundError):
+    with pytest.raises(NotFoundError) as missing:
         client.get_offer(offer.id)
+    assert missing.value.reason == "OFFER_NOT_FOUND"

@@ -218,13 +218,15 @@ def test_every_missing_field_is_named_at_once(client: Client) -> None:
 
 
 def test_an_unknown_offer_is_not_found(client: Client) -> None:
-    with pytest.raises(NotFoundError):
+    with pytest.raises(NotFoundError) as missing:
         client.record_outcome("cust-1", "act_0123456789abcdef", "click", new_key())
+    assert missing.value.reason == "OFFER_NOT_FOUND"
     # A foreign tenant's offer is unknown too.
     with Client(client.target, tenant="t-foreign-" + new_key()[-10:]) as other:
         foreign = make_offer(other)
-    with pytest.raises(NotFoundError):
+    with pytest.raises(NotFoundError) as missing:
         client.record_outcome("cust-1", foreign, "impression", new_key())
+    assert missing.value.reason == "OFFER_NOT_FOUND"
 
 
 @pytest.mark.parametrize(
@@ -366,13 +368,15 @@ def test_deleted_offers_are_not_found(client: Client) -> None:
     client.delete_offer(with_history, force=True)
 
     for offer_id in (plain, with_history):
-        with pytest.raises(NotFoundError):
+        with pytest.raises(NotFoundError) as missing:
             client.record_outcome("cust-1", offer_id, "click", new_key())
+        assert missing.value.reason == "OFFER_NOT_FOUND"
         with pytest.raises(InvalidArgumentError) as info:
             client.record_outcomes([outcome("cust-1", offer_id, "click", new_key())])
         assert info.value.fields == ["outcomes[0].offerId"]
-        with pytest.raises(NotFoundError):
+        with pytest.raises(NotFoundError) as missing:
             client.get_offer_stats(offer_id)
+        assert missing.value.reason == "OFFER_NOT_FOUND"
 
 
 def test_deleting_an_offer_with_outcomes_needs_force(client: Client) -> None:
@@ -386,8 +390,9 @@ def test_deleting_an_offer_with_outcomes_needs_force(client: Client) -> None:
     assert "archive" in info.value.message
     assert client.get_offer(offer_id).id == offer_id
     client.delete_offer(offer_id, force=True)
-    with pytest.raises(NotFoundError):
+    with pytest.raises(NotFoundError) as missing:
         client.get_offer(offer_id)
+    assert missing.value.reason == "OFFER_NOT_FOUND"
     assert offer_id not in offer_ids(decide(client, limit=50))
 
 

@@ -96,19 +96,23 @@ def test_delete_is_permanent_and_stops_evaluation(client: Client) -> None:
     with pytest.raises(NotFoundError) as caught:
         client.get_contact_policy(blocker.id)
     assert caught.value.reason == "POLICY_NOT_FOUND"
-    with pytest.raises(NotFoundError):
+    with pytest.raises(NotFoundError) as missing:
         client.delete_contact_policy(blocker.id)
+    assert missing.value.reason == "POLICY_NOT_FOUND"
     assert client.list_contact_policies().contact_policies == []
     assert ids(decide(client, "c", T0, segments=["minors"])) == [offer]
 
 
 def test_get_and_delete_unknown_ids_are_not_found(client: Client) -> None:
-    with pytest.raises(NotFoundError):
+    with pytest.raises(NotFoundError) as missing:
         client.get_contact_policy("cp_0123456789abcdef")
-    with pytest.raises(NotFoundError):
+    assert missing.value.reason == "POLICY_NOT_FOUND"
+    with pytest.raises(NotFoundError) as missing:
         client.delete_contact_policy("cp_0123456789abcdef")
-    with pytest.raises(NotFoundError):
+    assert missing.value.reason == "POLICY_NOT_FOUND"
+    with pytest.raises(NotFoundError) as missing:
         client.update_contact_policy({"id": "cp_0123456789abcdef", "priority": 3})
+    assert missing.value.reason == "POLICY_NOT_FOUND"
 
 
 # -- list ------------------------------------------------------------------------------
@@ -267,8 +271,9 @@ def test_archived_policies_are_read_only_but_deletable(client: Client) -> None:
         assert caught.value.reason == "POLICY_ARCHIVED"
     assert client.get_contact_policy(created.id) == archived
     client.delete_contact_policy(created.id)
-    with pytest.raises(NotFoundError):
+    with pytest.raises(NotFoundError) as missing:
         client.get_contact_policy(created.id)
+    assert missing.value.reason == "POLICY_NOT_FOUND"
 
 
 def test_names_are_unique_per_tenant_archived_included(client: Client, server: ServerProcess, tenant: str) -> None:
@@ -444,12 +449,15 @@ def test_policies_of_one_tenant_are_invisible_and_inert_for_another(
     mine = policy(client, "segmentExclusion", {"segments": ["minors"]}, scope="offer", scope_id=offer)
     assert ids(decide(client, "c", T0, segments=["minors"])) == []
     with Client(server.target, tenant=tenant + "-other") as other:
-        with pytest.raises(NotFoundError):
+        with pytest.raises(NotFoundError) as missing:
             other.get_contact_policy(mine.id)
-        with pytest.raises(NotFoundError):
+        assert missing.value.reason == "POLICY_NOT_FOUND"
+        with pytest.raises(NotFoundError) as missing:
             other.update_contact_policy({"id": mine.id, "status": "paused"})
-        with pytest.raises(NotFoundError):
+        assert missing.value.reason == "POLICY_NOT_FOUND"
+        with pytest.raises(NotFoundError) as missing:
             other.delete_contact_policy(mine.id)
+        assert missing.value.reason == "POLICY_NOT_FOUND"
         assert other.list_contact_policies().contact_policies == []
         # Its ids name nothing here: not my offer, not my category.
         for scope, scope_id in (("offer", offer), ("category", "cat_cards")):

@@ -284,9 +284,12 @@ def test_a_foreign_id_is_not_found_and_changes_nothing(pair: tuple[World, World]
     actor, victim = pair
     before = _snapshot(victim)
 
-    with pytest.raises(NotFoundError):
+    with pytest.raises(NotFoundError) as missing:
         FOREIGN_CALLS[name](actor.admin, victim)
 
+    nouns = {"sub-category": "SUB_CATEGORY", "category": "CATEGORY", "policy": "POLICY", "key": "KEY"}
+    noun = next((reason for word, reason in nouns.items() if word in name), "OFFER")  # the rest name offers
+    assert missing.value.reason == f"{noun}_NOT_FOUND"
     assert _snapshot(victim) == before
 
 
@@ -307,8 +310,9 @@ def test_a_shared_category_id_acts_on_the_callers_own(worlds: tuple[World, World
         a.admin.update_sub_category({"id": "sub_gold", "description": a.whose()})
     else:
         a.admin.delete_category("cat_doomed")
-        with pytest.raises(NotFoundError):
+        with pytest.raises(NotFoundError) as missing:
             a.admin.get_category("cat_doomed")
+        assert missing.value.reason == "CATEGORY_NOT_FOUND"
     assert _snapshot(b) == before
     assert b.admin.get_category("cat_cards").description == b.whose()
 
