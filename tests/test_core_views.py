@@ -8,6 +8,7 @@ from datetime import timedelta
 import pytest
 from core_helpers import TENANT, CoreUnderTest, make_core, run
 
+from arbiter.server.app import writes
 from arbiter.server.domain.decisions import DropReason
 from arbiter.server.domain.errors import Decoded
 from arbiter.server.domain.offers import Budget, Offer, OfferStatus, Qualification
@@ -164,5 +165,45 @@ def test_a_failed_impression_commit_releases_its_reservation() -> None:
         decision = await t.decide(explain=True)
         assert t.ids(decision) == [offer.id]  # the cap of one is still free
         assert all(f.reason is DropReason.NONE for f in decision.result.candidates)
+
+    run(scenario())
+
+
+def test_counters_that_follow_a_patched_snapshot_equal_counters_bound_from_scratch(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    # Ids in a known order, so the offer added last takes the first row and every other row moves.
+    ids = iter(["act_0000000000000002", "act_0000000000000003", "act_0000000000000001"])
+    monkeypatch.setattr(writes, "new_id", lambda prefix: next(ids))
+
+    async def scenario() -> None:
+        t = make_core()
+        model = Qualification(model_reference="m")
+        budget = Budget(max_impressions=100, max_daily_budget=50.0, cost_per_action=1.5)
+        first = await t.offer("First", qualification=model, budget=budget)
+        second = await t.offer("Second", qualification=model, budget=budget)
+        for n, offer in enumerate((first, second, first)):
+            await t.outcome(f"c-{n}", offer.id, OutcomeType.IMPRESSION, f"seen-{n}")
+        await t.outcome("c-0", first.id, OutcomeType.CLICK, "clicked")
+        await t.decide("c-9", record_impressions=True)  # today's spend is loaded and counted
+        # Offer-only changes: the view is patched and the counters move with its rows.
+        await t.offer("Aardvark", qualification=model, budget=budget)  # sorts before the others
+        renamed = Offer(id=second.id, name="Second, renamed")
+        await t.core.offers.update(t.principal, Decoded(renamed), None)
+        view = t.core.views.current(TENANT)
+        assert view.snapshot.patched_from is not None
+        counters = t.core.stores.counters
+        assert isinstance(counters, InProcessCounters)
+        day = view.local_day(t.now_us)
+        followed = counters.read(TENANT, view.snapshot, day, spend=True)
+        counters._tenants[TENANT].arrays = None  # what a bind from scratch gives
+        counters.bind(TENANT, view.snapshot)
+        scratch = counters.read(TENANT, view.snapshot, day, spend=True)
+        assert followed is not None and scratch is not None and followed.spend_today is not None
+        assert followed.impressions.tolist() == scratch.impressions.tolist()
+        assert followed.propensity.tolist() == scratch.propensity.tolist()
+        assert followed.spend_today.tolist() == scratch.spend_today.tolist()  # type: ignore[union-attr]
+        # First: two impressions and the decision's; second: one and the decision's; the newcomer none.
+        assert sorted(followed.impressions.tolist()) == [0, 2, 3]
 
     run(scenario())

@@ -48,7 +48,10 @@ def test_every_domain_error_has_a_row() -> None:
     assert missing == []
 
 
-@pytest.mark.parametrize("error", sorted(ERROR_TABLE, key=lambda cls: cls.__name__), ids=lambda cls: cls.__name__)
+ERRORS = sorted(ERROR_TABLE, key=lambda cls: cls.__name__)
+
+
+@pytest.mark.parametrize("error", ERRORS, ids=[cls.__name__ for cls in ERRORS])
 def test_each_row_maps_to_the_documented_http_status(error: type[DomainError]) -> None:
     status = ERROR_TABLE[error]
     assert status.grpc in HTTP_OF_GRPC

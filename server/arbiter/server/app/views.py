@@ -24,7 +24,7 @@ from typing import TypeVar
 from zoneinfo import ZoneInfo
 
 from ..domain.catalog import Category, CategoryStatus, SubCategory, compile_category
-from ..domain.catalog_snapshot import CatalogSnapshot
+from ..domain.catalog_snapshot import CatalogSnapshot, OfferRows
 from ..domain.formulas import ComputedFields
 from ..domain.offers import Offer
 from ..domain.policies import ContactPolicy
@@ -93,6 +93,9 @@ class _Inputs:
     computed: dict[str, ComputedFields]
     sub_categories: dict[str, SubCategory]
     policies: dict[str, ContactPolicy]
+    rows: OfferRows
+    changed_offers: dict[str, Offer | None]  # since the last build (None: deleted)
+    only_offers_changed: bool  # so the last view's snapshot can be patched instead of rebuilt
 
 
 @dataclass(slots=True)
@@ -107,26 +110,35 @@ class TenantRecords:
     sub_categories: dict[str, SubCategory] = field(default_factory=dict)
     policies: dict[str, ContactPolicy] = field(default_factory=dict)
     version: int = 0
+    rows: OfferRows = field(default_factory=OfferRows)  # decoded offers, reused by the next rebuild
+    # What changed since the last build started: offers only (patch the snapshot), or more (rebuild it).
+    changed_offers: dict[str, Offer | None] = field(default_factory=dict)
+    only_offers_changed: bool = False
 
     def put_offer(self, offer: Offer) -> None:
         self.offers[offer.id] = offer
+        self.changed_offers[offer.id] = offer
 
     def put_category(self, category: Category) -> None:
         self.categories[category.id] = category
         self.computed[category.id] = compile_category(category)
+        self.only_offers_changed = False
 
     def put_sub_category(self, sub: SubCategory) -> None:
-        self.sub_categories[sub.id] = sub
+        self.sub_categories[sub.id] = sub  # the snapshot does not read sub-categories themselves
 
     def put_policy(self, policy: ContactPolicy) -> None:
         self.policies[policy.id] = policy
+        self.only_offers_changed = False
 
     def put_settings(self, settings: TenantSettings) -> None:
         self.settings = settings
+        self.only_offers_changed = False
 
     def remove(self, kind: Kind, resource_id: str) -> None:
         if kind is Kind.OFFER:
             self.offers.pop(resource_id, None)
+            self.changed_offers[resource_id] = None
         elif kind is Kind.CATEGORY:
             self.categories.pop(resource_id, None)
             self.computed.pop(resource_id, None)
@@ -134,9 +146,11 @@ class TenantRecords:
             self.sub_categories.pop(resource_id, None)
         elif kind is Kind.POLICY:
             self.policies.pop(resource_id, None)
+            self.only_offers_changed = False
 
     def inputs(self) -> _Inputs:
-        return _Inputs(
+        """What the next build reads; the change tracking starts over from here."""
+        inputs = _Inputs(
             self.version,
             self.settings,
             dict(self.offers),
@@ -144,21 +158,38 @@ class TenantRecords:
             dict(self.computed),
             dict(self.sub_categories),
             dict(self.policies),
+            self.rows,
+            self.changed_offers,
+            self.only_offers_changed,
         )
+        self.changed_offers = {}
+        self.only_offers_changed = True
+        return inputs
+
+    def build_failed(self) -> None:
+        """The changes handed to a failed build are not in any view: the next build starts from scratch."""
+        self.only_offers_changed = False
 
 
-def build_view(tenant: str, inputs: _Inputs) -> TenantView:
-    """Compile a view (pure; safe on any thread: it reads only `inputs`)."""
-    archived = frozenset(c.id for c in inputs.categories.values() if c.status is CategoryStatus.ARCHIVED)
+def build_view(tenant: str, inputs: _Inputs, previous: TenantView | None = None) -> TenantView:
+    """Compile a view: from scratch, or by patching `previous` when only offers changed since it.
+
+    Safe on any thread: it reads only `inputs` and the immutable previous view.
+    """
     generation = next(_generations)
-    snapshot = CatalogSnapshot.build(
-        list(inputs.offers.values()),
-        inputs.settings.timezone,
-        archived,
-        inputs.computed,
-        list(inputs.policies.values()),
-        generation=generation,
-    )
+    if previous is not None and inputs.only_offers_changed:
+        snapshot = previous.snapshot.with_offers(inputs.changed_offers, generation=generation, rows=inputs.rows)
+    else:
+        archived = frozenset(c.id for c in inputs.categories.values() if c.status is CategoryStatus.ARCHIVED)
+        snapshot = CatalogSnapshot.build(
+            list(inputs.offers.values()),
+            inputs.settings.timezone,
+            archived,
+            inputs.computed,
+            list(inputs.policies.values()),
+            generation=generation,
+            rows=inputs.rows,
+        )
     return TenantView(
         tenant=tenant,
         generation=generation,
@@ -213,6 +244,7 @@ class TenantViews:
             self._tenants[tenant] = self._first(records)
 
     def _first(self, records: TenantRecords) -> _Tenant:
+        records.only_offers_changed = False
         view = build_view(records.tenant, records.inputs())
         self._counters.bind(records.tenant, view.snapshot)
         return _Tenant(records, view)
@@ -257,10 +289,14 @@ class TenantViews:
         try:
             while state.view.version < state.records.version:
                 inputs = state.records.inputs()
-                if self._executor is None:
-                    view = build_view(tenant, inputs)
-                else:
-                    view = await loop.run_in_executor(self._executor, build_view, tenant, inputs)
+                try:
+                    if self._executor is None:
+                        view = build_view(tenant, inputs, state.view)
+                    else:
+                        view = await loop.run_in_executor(self._executor, build_view, tenant, inputs, state.view)
+                except BaseException:
+                    state.records.build_failed()
+                    raise
                 # Binding and publishing happen in one step of the loop: a decision sees the
                 # new snapshot only with counters aligned to it.
                 self._counters.bind(tenant, view.snapshot)

@@ -107,17 +107,17 @@ class PolicySet:
 def compile_policies(
     policies: Iterable[ContactPolicy],
     offers: list[Offer],
+    index: dict[str, int],
     meta: OfferMeta,
     rows_by: dict[str, dict[str, IntArray]],
     generation: int,
 ) -> PolicySet:
-    """Compile the active policies for a snapshot whose rows are `offers`.
+    """Compile the active policies for a snapshot whose rows are `offers` (`index`: offer id -> row).
 
-    `rows_by` holds the snapshot's row indexes by "category", "sub_category"
-    and "tag"; `meta` describes every offer of the tenant.
+    `rows_by` holds the snapshot's row indexes by "category" and
+    "sub_category"; `meta` describes every offer of the tenant, active or not.
     """
     n = len(offers)
-    index = {o.id: i for i, o in enumerate(offers)}
     active = sorted(
         (p for p in policies if p.status is PolicyStatus.ACTIVE and p.rule is not None),
         key=lambda p: (-p.priority, p.id),

@@ -64,17 +64,52 @@ class _TenantCounters:
         self.arrays: _Arrays | None = None
 
     def bind(self, snapshot: CatalogSnapshot) -> None:
-        """Build the arrays for a new snapshot (when a view is published, not per decision)."""
+        """Arrays for a newly published snapshot (not per decision).
+
+        A snapshot patched from the one bound now takes the rows that moved
+        from the current arrays (which are up to date: every change since was
+        applied to them in place) and computes only its new and changed rows.
+        """
+        old = self.arrays
+        moved = snapshot.moved_from
         n = len(snapshot)
+        if old is None or moved is None or snapshot.patched_from != old.snapshot.generation:
+            self.arrays = _Arrays(snapshot, np.zeros(n, np.int64), np.full(n, 0.5, np.float64))
+            self._fill(snapshot, np.arange(n))
+            return
+        kept = moved >= 0
+        fresh = np.flatnonzero(~kept)
         impressions = np.zeros(n, np.int64)
+        impressions[kept] = old.impressions[moved[kept]]
         propensity = np.full(n, 0.5, np.float64)
-        for i, offer in enumerate(snapshot.offers):
-            impressions[i] = self.lifetime.get(offer.id, 0) + self.reserved.get(offer.id, 0)
+        propensity[kept] = old.propensity[moved[kept]]
+        self.arrays = _Arrays(snapshot, impressions, propensity)
+        self._fill(snapshot, fresh)
+        for day, spent in old.spend_by_day.items():
+            array = np.zeros(n, np.int64)
+            array[kept] = spent[moved[kept]]
+            self.arrays.spend_by_day[day] = array
+            self._fill_spend(day, array, fresh)
+
+    def _fill(self, snapshot: CatalogSnapshot, rows: IntArray) -> None:
+        """Compute the rows' impressions and propensities from the counts (reservations included)."""
+        assert self.arrays is not None
+        impressions, propensity = self.arrays.impressions, self.arrays.propensity
+        for i in rows.tolist():
+            offer_id = snapshot.offers[i].id
+            impressions[i] = self.lifetime.get(offer_id, 0) + self.reserved.get(offer_id, 0)
             ref = snapshot.model_refs[i]
             if ref:
-                trials, positives = self.model.get((ref, offer.id), (0, 0))
+                trials, positives = self.model.get((ref, offer_id), (0, 0))
                 propensity[i] = adaptive_estimate(trials, positives)
-        self.arrays = _Arrays(snapshot, impressions, propensity)
+
+    def _fill_spend(self, day: int, array: IntArray, rows: IntArray) -> None:
+        assert self.arrays is not None
+        ledger = self.days.get(day, {})
+        for i in rows.tolist():
+            offer_id = self.arrays.snapshot.offers[i].id
+            entry = ledger.get(offer_id)
+            array[i] = (entry[1] if entry else 0) + self.reserved_spend.get((day, offer_id), 0)
 
     def spend_array(self, day: int) -> IntArray:
         """Spend per snapshot row on `day`, reservations included (the day must be loaded)."""
@@ -82,11 +117,8 @@ class _TenantCounters:
         self.days.move_to_end(day)
         array = self.arrays.spend_by_day.get(day)
         if array is None:
-            ledger = self.days[day]
             array = np.zeros(len(self.arrays.snapshot), np.int64)
-            for i, offer in enumerate(self.arrays.snapshot.offers):
-                entry = ledger.get(offer.id)
-                array[i] = (entry[1] if entry else 0) + self.reserved_spend.get((day, offer.id), 0)
+            self._fill_spend(day, array, np.arange(len(array)))
             self.arrays.spend_by_day[day] = array
         return array
 
