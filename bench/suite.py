@@ -35,12 +35,12 @@ from typing import Any
 
 from grpc_health.v1 import health_pb2
 
-from bench import h2load
+from bench import after_write, h2load
 from bench.catalogue import SyntheticTenant, load_tenant
 from bench.report import RESULTS_DIR, Report, Row, machine, reached, table, write
 from bench.server_process import SERVER_CORE, BenchServer, CallCounts, counts_delta, non_ok
 
-SCENARIOS = ("ceiling", "decide-1k", "decide-10k", "latency", "outcomes")
+SCENARIOS = ("ceiling", "decide-1k", "decide-10k", "latency", "outcomes", "after-write")
 SMALL, LARGE = 1_000, 10_000
 REPO = Path(__file__).resolve().parent.parent
 HEALTH_PATH = "/grpc.health.v1.Health/Check"
@@ -79,9 +79,9 @@ class Plan:
         that run's maximum anyway.
         """
         sizes = []
-        if self.scenarios & {"ceiling", "decide-1k", "latency", "outcomes"}:
+        if self.scenarios & {"ceiling", "decide-1k", "latency", "outcomes", "after-write"}:
             sizes.append(SMALL)
-        if "decide-10k" in self.scenarios:
+        if self.scenarios & {"decide-10k", "after-write"}:
             sizes.append(LARGE)
         return sizes
 
@@ -134,7 +134,7 @@ class Run:
         log.parent.mkdir(parents=True, exist_ok=True)
         with BenchServer(self.scratch / f"arbiter-n{size}.db", log) as server:
             say(f"[n={size:,}] server pid {server.pid} on core {SERVER_CORE}, {server.target}")
-            needs_tenant = bool(plan.scenarios & {"decide-1k", "decide-10k", "latency", "outcomes"})
+            needs_tenant = bool(plan.scenarios & {"decide-1k", "decide-10k", "latency", "outcomes", "after-write"})
             tenant: SyntheticTenant | None = None
             if needs_tenant:
                 tenant = self._load(server, size)
@@ -147,6 +147,8 @@ class Run:
                 self.latency(server, size, tenant, decide_max)
             if tenant is not None and "outcomes" in plan.scenarios and size == SMALL:
                 self.outcomes(server, size, tenant)
+            if tenant is not None and "after-write" in plan.scenarios:
+                self.after_write(server, size, tenant)
             self.report.phases.append(
                 {
                     "phase": "server",
@@ -326,6 +328,39 @@ class Run:
                 note=note,
             )
         )
+
+    def after_write(self, server: BenchServer, size: int, tenant: SyntheticTenant) -> None:
+        """Latency of an offer update, of the Decide right after it, and of a Decide with no write before."""
+        rounds = 50 if self.plan.quick else 200
+        before = server.call_counts()
+        measured = after_write.measure(server.target, tenant, rounds)
+        delta = counts_delta(before, server.call_counts())
+        bad = self._check_non_ok(f"after-write n={size}", delta)
+        summary = measured.summary()
+        self.report.phases.append(
+            {"phase": f"after-write n={size}", "rounds": rounds, **summary, "server_counts": delta, "non_ok": bad}
+        )
+        say(
+            f"[n={size:,}] one call at a time: UpdateOffer p50 {summary['write_p50_ms']:.2f} ms, "
+            f"Decide right after it p50 {summary['decide_after_write_p50_ms']:.2f} ms / p99 "
+            f"{summary['decide_after_write_p99_ms']:.2f} ms, Decide alone p50 {summary['decide_alone_p50_ms']:.2f} ms"
+        )
+        for scenario, key in (
+            ("UpdateOffer (one offer, acknowledged once the view holds it), one at a time", "write"),
+            ("Decide right after an UpdateOffer, one at a time", "decide_after_write"),
+            ("Decide with no write before it, one at a time", "decide_alone"),
+        ):
+            self.report.rows.append(
+                Row(
+                    scenario=scenario,
+                    offers=size,
+                    throughput=None,
+                    unit="",
+                    p50_ms=summary[f"{key}_p50_ms"],
+                    p99_ms=summary[f"{key}_p99_ms"],
+                    non_ok=bad,
+                )
+            )
 
     def _throughput(self, server: BenchServer, name: str, call: h2load.GrpcCall, method: str | None) -> dict[str, Any]:
         """A warm-up, then exactly rate × duration requests; the server's counts must match both."""

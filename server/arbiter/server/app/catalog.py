@@ -26,10 +26,10 @@ from ..domain.errors import (
     raise_if_invalid,
     violations_of,
 )
-from ..domain.resources import Kind, already_exists, check_name_free, id_required, not_found
+from ..domain.resources import Kind, already_exists, id_required, not_found
 from .paging import Page, PageRequest, fetch_page
 from .ports import CatalogTx
-from .writes import Change, ConfigUseCases, fresh_id
+from .writes import Change, ConfigUseCases, ensure_name_free, fresh_id
 
 
 @dataclass(frozen=True, slots=True)
@@ -38,8 +38,23 @@ class UpdatedCategory:
     nonconforming_offers: int  # offers whose custom fields the (new) schema would reject; they are left as they are
 
 
-def _plural(count: int, one: str, many: str) -> str:
-    return f"{count} {one if count == 1 else many}"
+# What a category or sub-category may still hold when it is deleted: (one, many, what to do, reason suffix).
+_CONTENTS = {
+    "offers": ("offer", "offers", "move or delete them first", "OFFERS"),
+    "subCategories": ("sub-category", "sub-categories", "delete them first", "SUB_CATEGORIES"),
+}
+
+
+def _refuse_while(kind: Kind, resource_id: str, contents: str, count: int) -> None:
+    """A category or sub-category is deleted only once it holds nothing."""
+    if not count:
+        return
+    one, many, hint, suffix = _CONTENTS[contents]
+    raise FailedPrecondition(
+        f"{kind.noun} {resource_id} still has {count} {one if count == 1 else many}; {hint}",
+        reason=f"{kind.reason_prefix}_HAS_{suffix}",
+        metadata={"id": resource_id, contents: str(count)},
+    )
 
 
 class CatalogUseCases(ConfigUseCases):
@@ -54,16 +69,7 @@ class CatalogUseCases(ConfigUseCases):
     async def list_categories(
         self, principal: Principal, status: Decoded[CategoryStatus | None], page: PageRequest
     ) -> Page[Category]:
-        require(principal, Permission.CATALOG_READ)
-        raise_if_invalid(status.violations)
-        tenant, wanted = principal.tenant, status.value
-        return await fetch_page(
-            page,
-            tenant,
-            "categories",
-            [wanted.value if wanted else None],
-            lambda after, limit: self._store.list_categories(tenant, wanted, after, limit),
-        )
+        return await self._list_by_status(principal, status, page, "categories", self._store.list_categories)
 
     async def create_category(self, principal: Principal, decoded: Decoded[Category], chosen_id: str) -> Category:
         require(principal, Permission.CATALOG_WRITE)
@@ -80,7 +86,7 @@ class CatalogUseCases(ConfigUseCases):
             category_id = chosen_id or fresh_id(tx, Kind.CATEGORY, CATEGORY_PREFIX)
             if tx.exists(Kind.CATEGORY, category_id):
                 raise already_exists(Kind.CATEGORY, category_id)
-            check_name_free(Kind.CATEGORY, category.name, tx.name_owner(Kind.CATEGORY, category.name), None)
+            ensure_name_free(tx, Kind.CATEGORY, category.name, None)
             now = self._clock.now()
             created = replace(category, id=category_id, created_at=now, updated_at=now)
             tx.save_category(created, new=True)
@@ -96,7 +102,8 @@ class CatalogUseCases(ConfigUseCases):
         if not patch.id:
             raise id_required(Kind.CATEGORY)
         paths = CATEGORY_UPDATES.paths(patch, mask)
-        raise_if_invalid(decoded.violations, violations_of(lambda: CATEGORY_UPDATES.check_required(patch, paths)))
+        if unset := violations_of(lambda: CATEGORY_UPDATES.check_required(patch, paths)):
+            raise_if_invalid(decoded.violations, unset)
 
         def work(tx: CatalogTx) -> Change[Category]:
             current = tx.category(patch.id)
@@ -107,7 +114,7 @@ class CatalogUseCases(ConfigUseCases):
             if result == current:
                 return Change(current)
             if result.name != current.name:
-                check_name_free(Kind.CATEGORY, result.name, tx.name_owner(Kind.CATEGORY, result.name), current.id)
+                ensure_name_free(tx, Kind.CATEGORY, result.name, current.id)
             result = replace(result, updated_at=self._clock.now())
             tx.save_category(result, new=False)
             return Change(result, lambda records: records.put_category(result))
@@ -124,21 +131,8 @@ class CatalogUseCases(ConfigUseCases):
         def work(tx: CatalogTx) -> Change[None]:
             if not tx.exists(Kind.CATEGORY, category_id):
                 raise not_found(Kind.CATEGORY, category_id)
-            offers = tx.count_offers(category_id=category_id)
-            if offers:
-                raise FailedPrecondition(
-                    f"category {category_id} still has {_plural(offers, 'offer', 'offers')}; move or delete them first",
-                    reason="CATEGORY_HAS_OFFERS",
-                    metadata={"id": category_id, "offers": str(offers)},
-                )
-            subs = tx.count_sub_categories(category_id)
-            if subs:
-                raise FailedPrecondition(
-                    f"category {category_id} still has {_plural(subs, 'sub-category', 'sub-categories')}; "
-                    "delete them first",
-                    reason="CATEGORY_HAS_SUB_CATEGORIES",
-                    metadata={"id": category_id, "subCategories": str(subs)},
-                )
+            _refuse_while(Kind.CATEGORY, category_id, "offers", tx.count_offers(category_id=category_id))
+            _refuse_while(Kind.CATEGORY, category_id, "subCategories", tx.count_sub_categories(category_id))
             tx.delete(Kind.CATEGORY, category_id)
             return Change(None, lambda records: records.remove(Kind.CATEGORY, category_id))
 
@@ -177,8 +171,7 @@ class CatalogUseCases(ConfigUseCases):
             sub_id = chosen_id or fresh_id(tx, Kind.SUB_CATEGORY, SUB_CATEGORY_PREFIX)
             if tx.exists(Kind.SUB_CATEGORY, sub_id):
                 raise already_exists(Kind.SUB_CATEGORY, sub_id)
-            owner = tx.name_owner(Kind.SUB_CATEGORY, draft.name, category_id=draft.category_id)
-            check_name_free(Kind.SUB_CATEGORY, draft.name, owner, None, within=draft.category_id)
+            ensure_name_free(tx, Kind.SUB_CATEGORY, draft.name, None, category_id=draft.category_id)
             now = self._clock.now()
             created = replace(draft, id=sub_id, created_at=now, updated_at=now)
             tx.save_sub_category(created, new=True)
@@ -208,8 +201,7 @@ class CatalogUseCases(ConfigUseCases):
             if result == row:
                 return Change(row)
             if result.name != row.name:
-                owner = tx.name_owner(Kind.SUB_CATEGORY, result.name, category_id=row.category_id)
-                check_name_free(Kind.SUB_CATEGORY, result.name, owner, row.id, within=row.category_id)
+                ensure_name_free(tx, Kind.SUB_CATEGORY, result.name, row.id, category_id=row.category_id)
             result = replace(result, updated_at=self._clock.now())
             tx.save_sub_category(result, new=False)
             return Change(result, lambda records: records.put_sub_category(result))
@@ -223,13 +215,7 @@ class CatalogUseCases(ConfigUseCases):
         def work(tx: CatalogTx) -> Change[None]:
             if not tx.exists(Kind.SUB_CATEGORY, sub_id):
                 raise not_found(Kind.SUB_CATEGORY, sub_id)
-            offers = tx.count_offers(sub_category_id=sub_id)
-            if offers:
-                raise FailedPrecondition(
-                    f"sub-category {sub_id} still has {_plural(offers, 'offer', 'offers')}; move or delete them first",
-                    reason="SUB_CATEGORY_HAS_OFFERS",
-                    metadata={"id": sub_id, "offers": str(offers)},
-                )
+            _refuse_while(Kind.SUB_CATEGORY, sub_id, "offers", tx.count_offers(sub_category_id=sub_id))
             tx.delete(Kind.SUB_CATEGORY, sub_id)
             return Change(None, lambda records: records.remove(Kind.SUB_CATEGORY, sub_id))
 

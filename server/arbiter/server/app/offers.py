@@ -11,12 +11,12 @@ from ..domain.errors import Decoded, FailedPrecondition, ViolationCollector, rai
 from ..domain.filters import check_filters
 from ..domain.ids import OFFER_PREFIX
 from ..domain.offers import Offer
-from ..domain.resources import Kind, check_name_free, id_required, not_found
+from ..domain.resources import Kind, id_required, not_found
 from ..domain.timekeeping import Clock
 from .paging import Page, PageRequest, fetch_page
 from .ports import CatalogStore, CatalogTx, LiveCounters, OfferQuery
 from .views import TenantRecords, TenantViews
-from .writes import Change, ConfigUseCases, fresh_id
+from .writes import Change, ConfigUseCases, ensure_name_free, fresh_id
 
 
 def conform_offer(tx: CatalogTx, offer: Offer, v: ViolationCollector, *, joining: bool, check_fields: bool) -> Offer:
@@ -92,7 +92,7 @@ class OfferUseCases(ConfigUseCases):
             v.violations.extend(violations)
             prepared = conform_offer(tx, prepared, v, joining=True, check_fields=True)
             raise_if_invalid(decoded.violations, v.violations)
-            check_name_free(Kind.OFFER, prepared.name, tx.name_owner(Kind.OFFER, prepared.name), None)
+            ensure_name_free(tx, Kind.OFFER, prepared.name, None)
             now = self._clock.now()
             offer = replace(prepared, id=fresh_id(tx, Kind.OFFER, OFFER_PREFIX), created_at=now, updated_at=now)
             tx.save_offer(offer, new=True)
@@ -125,7 +125,7 @@ class OfferUseCases(ConfigUseCases):
             if updated == current:
                 return Change(current)
             if updated.name != current.name:
-                check_name_free(Kind.OFFER, updated.name, tx.name_owner(Kind.OFFER, updated.name), current.id)
+                ensure_name_free(tx, Kind.OFFER, updated.name, current.id)
             updated = replace(updated, updated_at=self._clock.now())
             tx.save_offer(updated, new=False)
             return Change(updated, lambda records: records.put_offer(updated))

@@ -11,14 +11,16 @@ from ..domain.pagination import PageCursor, decode_page_token, encode_page_token
 from ..domain.timekeeping import to_epoch_micros
 
 
-class _Listed(Protocol):
+class Listed(Protocol):
+    """What a List call returns: resources with an id and a creation instant."""
+
     @property
     def id(self) -> str: ...
     @property
     def created_at(self) -> datetime | None: ...
 
 
-T = TypeVar("T", bound=_Listed)
+T = TypeVar("T", bound=Listed)
 
 
 @dataclass(frozen=True, slots=True)

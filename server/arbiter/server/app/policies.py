@@ -15,10 +15,10 @@ from ..domain.policies import (
     PolicyStatus,
     validate_policy,
 )
-from ..domain.resources import Kind, check_name_free, id_required, not_found
-from .paging import Page, PageRequest, fetch_page
+from ..domain.resources import Kind, id_required, not_found
+from .paging import Page, PageRequest
 from .ports import CatalogTx
-from .writes import Change, ConfigUseCases, fresh_id
+from .writes import Change, ConfigUseCases, ensure_name_free, fresh_id
 
 # What a scope id names, for the scopes whose id must exist.
 _SCOPE_KINDS = {
@@ -51,16 +51,7 @@ class PolicyUseCases(ConfigUseCases):
     async def list_policies(
         self, principal: Principal, status: Decoded[PolicyStatus | None], page: PageRequest
     ) -> Page[ContactPolicy]:
-        require(principal, Permission.CATALOG_READ)
-        raise_if_invalid(status.violations)
-        tenant, wanted = principal.tenant, status.value
-        return await fetch_page(
-            page,
-            tenant,
-            "contact_policies",
-            [wanted.value if wanted else None],
-            lambda after, limit: self._store.list_policies(tenant, wanted, after, limit),
-        )
+        return await self._list_by_status(principal, status, page, "contact_policies", self._store.list_policies)
 
     async def create(self, principal: Principal, decoded: Decoded[ContactPolicy]) -> ContactPolicy:
         require(principal, Permission.CATALOG_WRITE)
@@ -68,7 +59,7 @@ class PolicyUseCases(ConfigUseCases):
 
         def work(tx: CatalogTx) -> Change[ContactPolicy]:
             _check(tx, policy, decoded)
-            check_name_free(Kind.POLICY, policy.name, tx.name_owner(Kind.POLICY, policy.name), None)
+            ensure_name_free(tx, Kind.POLICY, policy.name, None)
             now = self._clock.now()
             created = replace(policy, id=fresh_id(tx, Kind.POLICY, POLICY_PREFIX), created_at=now, updated_at=now)
             tx.save_policy(created, new=True)
@@ -102,7 +93,7 @@ class PolicyUseCases(ConfigUseCases):
             if updated == current:
                 return Change(current)
             if updated.name != current.name:
-                check_name_free(Kind.POLICY, updated.name, tx.name_owner(Kind.POLICY, updated.name), current.id)
+                ensure_name_free(tx, Kind.POLICY, updated.name, current.id)
             updated = replace(updated, updated_at=self._clock.now())
             tx.save_policy(updated, new=False)
             return Change(updated, lambda records: records.put_policy(updated))

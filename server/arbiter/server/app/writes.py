@@ -2,17 +2,24 @@
 
 from __future__ import annotations
 
-from collections.abc import Callable
+import enum
+from collections.abc import Awaitable, Callable
 from dataclasses import dataclass
 from typing import Generic, TypeVar
 
+from ..domain.access import Permission, Principal, require
+from ..domain.errors import Decoded, raise_if_invalid
 from ..domain.ids import new_id
-from ..domain.resources import Kind
+from ..domain.pagination import PageCursor
+from ..domain.resources import Kind, check_name_free
 from ..domain.timekeeping import Clock
+from .paging import Listed, Page, PageRequest, fetch_page
 from .ports import CatalogStore, CatalogTx
 from .views import TenantRecords, TenantViews
 
 T = TypeVar("T")
+S = TypeVar("S", bound=enum.Enum)
+L = TypeVar("L", bound=Listed)
 Mutation = Callable[[TenantRecords], None]
 
 
@@ -49,6 +56,27 @@ class ConfigUseCases:
         self._views = views
         self._clock = clock
         self._writer = ConfigWriter(store, views)
+
+    async def _list_by_status(
+        self,
+        principal: Principal,
+        status: Decoded[S | None],
+        page: PageRequest,
+        resource: str,
+        fetch: Callable[[str, S | None, PageCursor | None, int], Awaitable[list[L]]],
+    ) -> Page[L]:
+        """A page of catalogue resources (categories, policies), optionally of one status."""
+        require(principal, Permission.CATALOG_READ)
+        raise_if_invalid(status.violations)
+        tenant, wanted = principal.tenant, status.value
+        return await fetch_page(
+            page, tenant, resource, [wanted.value if wanted else None], lambda after, n: fetch(tenant, wanted, after, n)
+        )
+
+
+def ensure_name_free(tx: CatalogTx, kind: Kind, name: str, own_id: str | None, *, category_id: str = "") -> None:
+    """The name rule (domain.resources.check_name_free) against what the transaction sees."""
+    check_name_free(kind, name, tx.name_owner(kind, name, category_id=category_id), own_id, within=category_id)
 
 
 def fresh_id(tx: CatalogTx, kind: Kind, prefix: str) -> str:
