@@ -13,6 +13,7 @@ from dataclasses import dataclass, replace
 from datetime import date
 
 from ..domain.access import Permission, Principal, require
+from ..domain.customer_history import CustomerHistory
 from ..domain.decision_engine import decide
 from ..domain.decisions import (
     DECISION_PREFIX,
@@ -110,17 +111,20 @@ class DecisionUseCases:
         )
         tenant = principal.tenant
         decision_id = new_id(DECISION_PREFIX)
+        history: CustomerHistory | None = None
+        history_loaded = False
         while True:
             view = self._views.current(tenant)
             snapshot = view.snapshot
             day = view.local_day(request.decision_us)
+            # Only what is missing is awaited: a day already loaded, a history already read, return at once.
             if snapshot.any_daily_budget:
                 await self._counters.load_day(tenant, day)
-            history = None
-            if snapshot.any_recency or snapshot.policies.needs_history:
+            if not history_loaded and (snapshot.any_recency or snapshot.policies.needs_history):
                 history = await self._histories.get(tenant, request.customer_id)
+                history_loaded = True
             # From here on nothing yields until the impressions are reserved. If a new view was
-            # published meanwhile (or the day's ledger evicted), start again with what is current.
+            # published meanwhile (or the day's ledger evicted), go round again with what is current.
             if self._views.current(tenant) is not view:
                 continue
             counts = self._counters.read(tenant, snapshot, day, spend=snapshot.any_daily_budget)
