@@ -5,7 +5,8 @@ committed writes on the event loop, and the published `TenantView`, an
 immutable picture of the records with the compiled catalogue snapshot that
 Decide reads. After a change, the view is rebuilt off the event loop (on a
 thread of its own) and swapped in atomically; changes that arrive while a
-rebuild runs are coalesced into the next one. A write is acknowledged only
+rebuild runs are coalesced into the next one, and when only offers changed
+the last snapshot is patched rather than rebuilt. A write is acknowledged only
 once a view that contains it is published (`settled`), so every
 acknowledged write is visible to the next call, and no decision ever pays for
 a rebuild.
@@ -174,7 +175,8 @@ class TenantRecords:
 def build_view(tenant: str, inputs: _Inputs, previous: TenantView | None = None) -> TenantView:
     """Compile a view: from scratch, or by patching `previous` when only offers changed since it.
 
-    Safe on any thread: it reads only `inputs` and the immutable previous view.
+    Safe on any thread: it reads `inputs` and the immutable previous view, and changes only the
+    tenant's row cache (`inputs.rows`), which one build at a time uses.
     """
     generation = next(_generations)
     if previous is not None and inputs.only_offers_changed:

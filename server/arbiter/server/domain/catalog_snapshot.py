@@ -198,14 +198,18 @@ class _Table:
             segments=_Codes(),
         )
 
-    def patched(self, removed: Sequence[str], added: list[Offer], rows: OfferRows) -> _Table:
+    def patched(
+        self, removed: Sequence[str], added: list[Offer], rows: OfferRows, index: Mapping[str, int] | None = None
+    ) -> _Table:
         """This table without the rows of `removed` (offer ids) and with `added` (active offers), in id order.
 
         Only the added offers are decoded; every other row is moved with numpy
-        (concatenate, then take in the new order).
+        (concatenate, then take in the new order). `index` maps this table's
+        ids to rows (the snapshot has it; built here when not given).
         """
         n = len(self.ids)
-        index = {offer_id: i for i, offer_id in enumerate(self.ids)} if removed else {}
+        if index is None:
+            index = {offer_id: i for i, offer_id in enumerate(self.ids)} if removed else {}
         gone = np.array(sorted(index[i] for i in removed if i in index), np.int64)
         added = sorted(added, key=lambda o: o.id)
         decoded = [rows.row(o) for o in added]
@@ -460,7 +464,7 @@ class CatalogSnapshot:
             else:
                 meta[offer_id] = (offer.category_id, offer.sub_category_id, offer.tags)
         rows.forget(offer_id for offer_id, offer in changed.items() if offer is None)
-        table = self._table.patched(was_active, now_active, rows)
+        table = self._table.patched(was_active, now_active, rows, self.index)
         return self._assemble(table, meta, self._context, generation, patched_from=self.generation)
 
     @classmethod
