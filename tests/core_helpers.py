@@ -8,8 +8,8 @@ plain functions that run a coroutine with `run(...)`.
 from __future__ import annotations
 
 import asyncio
-from collections.abc import Awaitable, Coroutine
-from dataclasses import dataclass, replace
+from collections.abc import Coroutine
+from dataclasses import dataclass
 from datetime import UTC, datetime
 from typing import Any, TypeVar
 
@@ -18,7 +18,7 @@ from arbiter.server.domain.access import Principal, Role
 from arbiter.server.domain.catalog import Category, CategoryStatus
 from arbiter.server.domain.decisions import DecisionRequest
 from arbiter.server.domain.errors import Decoded
-from arbiter.server.domain.offers import Offer, OfferStatus, Priority
+from arbiter.server.domain.offers import Offer, OfferStatus
 from arbiter.server.domain.outcomes import OutcomeInput, OutcomeRecord, OutcomeType
 from arbiter.server.domain.timekeeping import ManualClock, to_epoch_micros
 from arbiter.server.storage.memory.backend import MemoryDatabase, memory_stores
@@ -76,19 +76,3 @@ def make_core(start: datetime = START, *, customer_cache_size: int = 1_000) -> C
     clock = ManualClock(start)
     stores, db = memory_stores(clock, customer_cache_size=customer_cache_size)
     return CoreUnderTest(Core.start(stores, clock), db, clock)
-
-
-async def settle(under_test: CoreUnderTest, tenant: str = TENANT) -> None:
-    """Wait until the tenant's published view has every committed change."""
-    await under_test.core.views.settled(tenant)
-
-
-def priority(level: str) -> Priority:
-    return Priority(level)
-
-
-async def gather(*awaitables: Awaitable[T]) -> list[T]:
-    return list(await asyncio.gather(*awaitables))
-
-
-__all__ = ["ADMIN", "START", "TENANT", "CoreUnderTest", "gather", "make_core", "priority", "replace", "run", "settle"]
