@@ -11,6 +11,7 @@ it should cost what any Decide costs.
 from __future__ import annotations
 
 import time
+import uuid
 from dataclasses import dataclass
 
 import grpc
@@ -43,6 +44,7 @@ def measure(target: str, tenant: SyntheticTenant, rounds: int) -> AfterWrite:
     metadata = (("authorization", f"Bearer {tenant.api_key}"),)
     request = tenant.decide_request()
     mask = field_mask_pb2.FieldMask(paths=["short_desc"])
+    run = uuid.uuid4().hex[:8]  # a text no earlier run wrote: an update that changes nothing is not a write
     writes: list[float] = []
     after: list[float] = []
     alone: list[float] = []
@@ -54,7 +56,7 @@ def measure(target: str, tenant: SyntheticTenant, rounds: int) -> AfterWrite:
         for i in range(rounds):
             offer_id = tenant.offer_ids[i % len(tenant.offer_ids)]
             update = offers_pb2.UpdateOfferRequest(
-                offer=offers_pb2.Offer(id=offer_id, short_desc=f"edited {i}"), update_mask=mask
+                offer=offers_pb2.Offer(id=offer_id, short_desc=f"edited {run} {i}"), update_mask=mask
             )
             started = time.perf_counter()
             offers.UpdateOffer(update, metadata=metadata, timeout=30)

@@ -3,15 +3,17 @@
 from __future__ import annotations
 
 import asyncio
+from collections.abc import Sequence
 from datetime import timedelta
 
 import pytest
 from core_helpers import TENANT, CoreUnderTest, make_core, run
 
 from arbiter.server.app import writes
+from arbiter.server.app.ports import Reservation
 from arbiter.server.domain.decisions import DropReason
 from arbiter.server.domain.errors import Decoded
-from arbiter.server.domain.offers import Budget, Offer, OfferStatus, Qualification
+from arbiter.server.domain.offers import Budget, Offer, OfferStatus, Priority, Qualification
 from arbiter.server.domain.outcomes import OutcomeType
 from arbiter.server.domain.policies import ContactPolicy, FrequencyCap, PolicyScope
 from arbiter.server.domain.tenants import SettingsPatch
@@ -205,5 +207,65 @@ def test_counters_that_follow_a_patched_snapshot_equal_counters_bound_from_scrat
         assert followed.spend_today.tolist() == scratch.spend_today.tolist()  # type: ignore[union-attr]
         # First: two impressions and the decision's; second: one and the decision's; the newcomer none.
         assert sorted(followed.impressions.tolist()) == [0, 2, 3]
+
+    run(scenario())
+
+
+def test_an_impression_the_counters_refuse_is_not_returned_and_not_recorded(monkeypatch: pytest.MonkeyPatch) -> None:
+    # The embedded counters never refuse; a shared store (another replica took the last of a cap) may.
+    async def scenario() -> None:
+        t = make_core()
+        kept = await t.offer("Kept", priority=Priority.HIGH)
+        refused = await t.offer("Refused", priority=Priority.CRITICAL)
+        counters = t.core.stores.counters
+        assert isinstance(counters, InProcessCounters)
+        reserve = counters.reserve
+
+        def refuse_one(tenant: str, day: int, wanted: Sequence[Reservation]) -> list[bool]:
+            granted = reserve(tenant, day, [w for w in wanted if w.offer_id != refused.id])
+            return [w.offer_id != refused.id and granted.pop(0) for w in wanted]
+
+        monkeypatch.setattr(counters, "reserve", refuse_one)
+        decision = await t.decide(record_impressions=True)
+        assert [(d.offer.id, d.rank) for d in decision.result.offers] == [(kept.id, 1)]
+        assert [o.offer_id for o in t.db.outcomes[TENANT]] == [kept.id]
+        assert _no_reservations(t)
+
+    run(scenario())
+
+
+def test_a_customer_s_memos_survive_edits_that_move_no_offer_and_change_no_scope() -> None:
+    async def scenario() -> None:
+        t = make_core()
+        cards = await t.category("Cards")
+        seen = await t.offer("Seen", category_id=cards.id, qualification=Qualification(recency=30))
+        await t.core.policies.create(
+            t.principal,
+            Decoded(ContactPolicy(name="cap", scope=PolicyScope.CATEGORY, scope_id=cards.id, rule=FrequencyCap(5))),
+        )
+        await t.outcome("c-1", seen.id, OutcomeType.IMPRESSION, "once")
+        await t.decide()
+        history = await t.core.stores.histories.get(TENANT, "c-1")
+        assert history is not None
+        memo_keys = set(history.memo)
+        assert memo_keys, "the decision memoised nothing"
+        before = t.core.views.current(TENANT).snapshot
+
+        await t.core.offers.update(t.principal, Decoded(Offer(id=seen.id, short_desc="new words")), ["short_desc"])
+        await t.decide()
+        edited = t.core.views.current(TENANT).snapshot
+        assert edited.generation != before.generation
+        assert (edited.rows_generation, edited.policies.generation) == (
+            before.rows_generation,
+            before.policies.generation,
+        )
+        assert set(history.memo) == memo_keys  # reused, not recomputed under new keys
+
+        await t.offer("Another")  # moves rows: the row memo is keyed anew, the scope groups still hold
+        moved = t.core.views.current(TENANT).snapshot
+        assert moved.rows_generation not in (before.rows_generation, before.generation)
+        assert moved.policies.generation == before.policies.generation
+        await t.core.offers.update(t.principal, Decoded(Offer(id=seen.id, tags=("retagged",))), None)
+        assert t.core.views.current(TENANT).snapshot.policies.generation != before.policies.generation
 
     run(scenario())

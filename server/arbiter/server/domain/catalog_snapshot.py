@@ -299,11 +299,15 @@ class CatalogSnapshot:
     """Columns over the tenant's active offers; row i describes offers[i].
 
     `generation` identifies the snapshot for as long as the process lives
-    (TenantView numbers them): anything derived from a snapshot and kept
-    elsewhere, such as a customer's memoised views, is keyed by it.
+    (TenantView numbers them). What a customer's memoised views derive from
+    has a generation of its own that lasts as long as it holds:
+    `rows_generation` the row of each offer id (kept by edits that leave
+    the active offers as they were), `policies.generation` every offer's
+    category, sub-category and tags. Memos are keyed by those, never by id().
     """
 
     generation: int
+    rows_generation: int
     offers: list[Offer]
     index: dict[str, int]
     tenant_zone: ZoneInfo
@@ -465,11 +469,29 @@ class CatalogSnapshot:
                 meta[offer_id] = (offer.category_id, offer.sub_category_id, offer.tags)
         rows.forget(offer_id for offer_id, offer in changed.items() if offer is None)
         table = self._table.patched(was_active, now_active, rows, self.index)
-        return self._assemble(table, meta, self._context, generation, patched_from=self.generation)
+        old_meta = self.policies.offer_meta
+        # Histories hold events only of offers that existed, so a new offer changes no memoised grouping.
+        same_meta = all(offer_id not in old_meta or meta.get(offer_id) == old_meta[offer_id] for offer_id in changed)
+        return self._assemble(
+            table,
+            meta,
+            self._context,
+            generation,
+            patched_from=self.generation,
+            rows_generation=self.rows_generation if table.ids == self._table.ids else generation,
+            meta_generation=self.policies.generation if same_meta else generation,
+        )
 
     @classmethod
     def _assemble(
-        cls, table: _Table, meta: OfferMeta, context: _Context, generation: int, patched_from: int | None = None
+        cls,
+        table: _Table,
+        meta: OfferMeta,
+        context: _Context,
+        generation: int,
+        patched_from: int | None = None,
+        rows_generation: int | None = None,
+        meta_generation: int | None = None,
     ) -> CatalogSnapshot:
         """Everything a snapshot derives from its table, in whole-column operations."""
         tenant_zone = load_timezone(context.timezone) or ZoneInfo("UTC")
@@ -504,10 +526,11 @@ class CatalogSnapshot:
             index,
             meta,
             {"category": by_category, "sub_category": by_sub_category},
-            generation,
+            meta_generation or generation,
         )
         return cls(
             generation=generation,
+            rows_generation=rows_generation or generation,
             offers=table.offers,
             index=index,
             tenant_zone=tenant_zone,

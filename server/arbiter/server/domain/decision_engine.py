@@ -322,9 +322,9 @@ def _last_impressions(s: CatalogSnapshot, history: CustomerHistory, t_us: int) -
 
     When the whole history precedes t (deciding "now"), the answer does not
     depend on t and is memoised on the history until its next event, keyed by
-    the snapshot's generation: row numbers mean nothing in another snapshot.
+    the generation of the snapshot's rows: row numbers mean nothing where offers sit in other rows.
     """
-    memo_key = ("last-impressions", s.generation)
+    memo_key = ("last-impressions", s.rows_generation)
     timeless = not history.events or history.events[-1].occurred_us <= t_us
     if timeless and (hit := history.memo.get(memo_key)) is not None:
         return hit  # type: ignore[return-value]

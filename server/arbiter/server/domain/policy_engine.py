@@ -96,7 +96,7 @@ class PolicySet:
     overrides: tuple[CompiledPolicy, ...] = ()
     exclusions: tuple[CompiledPolicy, ...] = ()
     offer_meta: OfferMeta = field(default_factory=dict)
-    generation: int = 0  # the snapshot's: memos derived from offer_meta are keyed by it
+    generation: int = 0  # names this offer_meta (kept while it holds): memos derived from it are keyed by it
     needs_history: bool = False
     any_member: BoolArray = field(default_factory=lambda: np.zeros(0, np.bool_))  # rows in some exclusion set
 
@@ -190,10 +190,10 @@ class _CustomerView:
     """The customer's history as the policies read it.
 
     Events are grouped by scope, and each group's occurrence times sorted,
-    once per history and snapshot (memoised on the history until its next
-    event, keyed by the snapshot's generation: an offer's category may differ
-    in another snapshot), so a window count is two binary searches; windows
-    end at the decision time t.
+    once per history and offer metadata (memoised on the history until its
+    next event, keyed by the metadata's generation: an offer's category may
+    differ in another snapshot), so a window count is two binary searches;
+    windows end at the decision time t.
     """
 
     def __init__(self, history: CustomerHistory | None, t_us: int, meta: OfferMeta, generation: int) -> None:
