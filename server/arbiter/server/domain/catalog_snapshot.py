@@ -8,10 +8,11 @@ a few vectorised operations instead of a Python loop per offer.
 from __future__ import annotations
 
 import bisect
+import operator
 from collections import OrderedDict
-from collections.abc import Callable, Iterable, Mapping, Sequence
+from collections.abc import Callable, Collection, Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
-from typing import Any, NamedTuple
+from typing import Any, NamedTuple, TypeVar
 from zoneinfo import ZoneInfo
 
 import numpy as np
@@ -30,6 +31,7 @@ NO_CAP = np.iinfo(np.int64).max
 EARLIEST = np.iinfo(np.int64).min
 ALL_DAYS = 0b111_1111
 US_PER_DAY = 86_400 * 1_000_000
+T = TypeVar("T")
 
 
 class _Row(NamedTuple):
@@ -223,8 +225,7 @@ class _Table:
         position = np.empty(n + len(added), np.int64)  # old row (or n + j) -> new row; removed rows: -1
         position[order] = np.arange(len(order))
         position[gone] = -1
-        everyone = self.offers + added
-        offers = [everyone[i] for i in order.tolist()]
+        offers = _take(self.offers + added, order)
 
         categories = self.categories.extended(r.category_id for r in decoded)
         sub_categories = self.sub_categories.extended(r.sub_category_id for r in decoded)
@@ -254,7 +255,7 @@ class _Table:
                 required[n + j, number // 64] |= np.uint64(1) << np.uint64(number % 64)
         return _Table(
             offers=offers,
-            ids=[o.id for o in offers],
+            ids=_take(self.ids + [o.id for o in added], order),
             numeric=numeric,
             category=coded(self.category, categories, (r.category_id for r in decoded)),
             sub_category=coded(self.sub_category, sub_categories, (r.sub_category_id for r in decoded)),
@@ -271,6 +272,15 @@ class _Table:
             segments=segments,
             moved_from=np.where(order < n, order, -1),
         )
+
+
+def _take(items: list[T], order: IntArray) -> list[T]:
+    """items[order[0]], items[order[1]], … as a list (in C: itemgetter, not a Python loop)."""
+    if len(order) == 0:
+        return []
+    if len(order) == 1:
+        return [items[int(order[0])]]
+    return list(operator.itemgetter(*order.tolist())(items))
 
 
 def _groups(codes: IntArray, names: list[str], rows: IntArray | None = None) -> dict[str, IntArray]:
@@ -480,6 +490,8 @@ class CatalogSnapshot:
             patched_from=self.generation,
             rows_generation=self.rows_generation if table.ids == self._table.ids else generation,
             meta_generation=self.policies.generation if same_meta else generation,
+            previous=self,
+            changed=changed.keys(),
         )
 
     @classmethod
@@ -492,6 +504,8 @@ class CatalogSnapshot:
         patched_from: int | None = None,
         rows_generation: int | None = None,
         meta_generation: int | None = None,
+        previous: CatalogSnapshot | None = None,
+        changed: Collection[str] = (),
     ) -> CatalogSnapshot:
         """Everything a snapshot derives from its table, in whole-column operations."""
         tenant_zone = load_timezone(context.timezone) or ZoneInfo("UTC")
@@ -527,6 +541,8 @@ class CatalogSnapshot:
             meta,
             {"category": by_category, "sub_category": by_sub_category},
             meta_generation or generation,
+            previous.policies if previous is not None else None,
+            changed,
         )
         return cls(
             generation=generation,

@@ -12,7 +12,7 @@ from __future__ import annotations
 
 import bisect
 import functools
-from collections.abc import Callable, Iterable
+from collections.abc import Callable, Collection, Iterable
 from dataclasses import dataclass, field
 from datetime import datetime
 from zoneinfo import ZoneInfo
@@ -111,13 +111,18 @@ def compile_policies(
     meta: OfferMeta,
     rows_by: dict[str, dict[str, IntArray]],
     generation: int,
+    previous: PolicySet | None = None,
+    changed: Collection[str] = (),
 ) -> PolicySet:
     """Compile the active policies for a snapshot whose rows are `offers` (`index`: offer id -> row).
 
     `rows_by` holds the snapshot's row indexes by "category" and
     "sub_category"; `meta` describes every offer of the tenant, active or not.
+    With the `previous` set and the offers `changed` since, a tag's members
+    are carried over and only the changed offers looked at again.
     """
     n = len(offers)
+    carried = {c.policy.id: c for c in previous.exclusions} if previous is not None else {}
     active = sorted(
         (p for p in policies if p.status is PolicyStatus.ACTIVE and p.rule is not None),
         key=lambda p: (-p.priority, p.id),
@@ -142,9 +147,14 @@ def compile_policies(
             overrides.append(CompiledPolicy(policy, rows))
             continue
         if isinstance(rule, MutualExclusion):
-            member_ids = set(rule.offer_ids)
-            if rule.tag:
-                member_ids |= {offer_id for offer_id, (_, _, tags) in meta.items() if rule.tag in tags}
+            before = carried.get(policy.id)
+            if before is not None and before.policy is policy:
+                member_ids = {m for m in before.member_ids if m not in changed}
+                member_ids |= {m for m in changed if m in rule.offer_ids or (m in meta and rule.tag in meta[m][2])}
+            else:
+                member_ids = set(rule.offer_ids)
+                if rule.tag:
+                    member_ids |= {offer_id for offer_id, (_, _, tags) in meta.items() if rule.tag in tags}
             members = np.zeros(n, np.bool_)
             members[[index[m] for m in member_ids if m in index]] = True
             compiled = CompiledPolicy(policy, rows & members, members & rows, frozenset(member_ids))
