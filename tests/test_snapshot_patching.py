@@ -205,3 +205,13 @@ def test_patching_an_empty_catalogue_and_emptying_one() -> None:
     assert none.offers == [] and none.by_tag == {} and none.by_category == {}
     paused = one.with_offers({offer.id: replace(offer, status=OfferStatus.PAUSED)}, generation=4, rows=rows)
     assert paused.offers == [] and paused.policies.offer_meta == {offer.id: ("", "", ("t1",))}
+
+
+def test_the_row_cache_holds_no_more_than_the_offers_that_are_active() -> None:
+    offers = [Offer(id=i, name=i, status=OfferStatus.ACTIVE, created_at=T0) for i in IDS[:6]]
+    rows = OfferRows()
+    first = CatalogSnapshot.build(offers, "UTC", generation=1, rows=rows)
+    assert len(rows) == 6
+    first.with_offers({IDS[0]: None, IDS[1]: replace(offers[1], status=OfferStatus.PAUSED)}, generation=2, rows=rows)
+    CatalogSnapshot.build(offers[2:5], "UTC", generation=3, rows=rows)  # a full build after more went away
+    assert len(rows) == 3

@@ -102,8 +102,7 @@ class CatalogUseCases(ConfigUseCases):
         if not patch.id:
             raise id_required(Kind.CATEGORY)
         paths = CATEGORY_UPDATES.paths(patch, mask)
-        if unset := violations_of(lambda: CATEGORY_UPDATES.check_required(patch, paths)):
-            raise_if_invalid(decoded.violations, unset)
+        CATEGORY_UPDATES.check_required(patch, paths, decoded.violations)
 
         def work(tx: CatalogTx) -> Change[Category]:
             current = tx.category(patch.id)

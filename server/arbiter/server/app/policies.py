@@ -5,7 +5,7 @@ from __future__ import annotations
 from dataclasses import replace
 
 from ..domain.access import Permission, Principal, require
-from ..domain.errors import Decoded, FailedPrecondition, raise_if_invalid, violations_of
+from ..domain.errors import Decoded, FailedPrecondition, raise_if_invalid
 from ..domain.policies import (
     POLICY_PREFIX,
     POLICY_UPDATES,
@@ -76,8 +76,7 @@ class PolicyUseCases(ConfigUseCases):
         if not patch.id:
             raise id_required(Kind.POLICY)
         paths = POLICY_UPDATES.paths(patch, mask)
-        if unset := violations_of(lambda: POLICY_UPDATES.check_required(patch, paths)):
-            raise_if_invalid(decoded.violations, unset)
+        POLICY_UPDATES.check_required(patch, paths, decoded.violations)
 
         def work(tx: CatalogTx) -> Change[ContactPolicy]:
             current = tx.policy(patch.id)

@@ -117,6 +117,9 @@ class OfferRows:
     def __init__(self) -> None:
         self._rows: dict[str, tuple[Offer, _Row]] = {}
 
+    def __len__(self) -> int:
+        return len(self._rows)
+
     def row(self, offer: Offer) -> _Row:
         cached = self._rows.get(offer.id)
         if cached is not None and cached[0] is offer:
@@ -128,6 +131,11 @@ class OfferRows:
     def forget(self, offer_ids: Iterable[str]) -> None:
         for offer_id in offer_ids:
             self._rows.pop(offer_id, None)
+
+    def retain(self, offers: list[Offer]) -> None:
+        """Keep only these offers' rows (a full build: what it does not use is gone or inactive)."""
+        keep = {o.id for o in offers}
+        self._rows = {offer_id: entry for offer_id, entry in self._rows.items() if offer_id in keep}
 
 
 class _Codes:
@@ -459,7 +467,9 @@ class CatalogSnapshot:
         """
         active = [o for o in offers if o.status is OfferStatus.ACTIVE]
         meta: OfferMeta = {o.id: (o.category_id, o.sub_category_id, o.tags) for o in offers}
-        table = _Table.empty().patched((), active, rows or OfferRows())
+        rows = rows if rows is not None else OfferRows()
+        table = _Table.empty().patched((), active, rows)
+        rows.retain(active)
         context = _Context(tenant_timezone, archived_categories, computed_fields or {}, tuple(policies or ()))
         return cls._assemble(table, meta, context, generation)
 

@@ -16,11 +16,11 @@ policies, tenant settings), as SPEC.md "Requests and resources" states it:
 from __future__ import annotations
 
 import re
-from collections.abc import Mapping, Sequence
+from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import MISSING, Field, dataclass, field, fields, replace
 from typing import Any
 
-from .errors import FieldViolation, InvalidArgument, ViolationCollector
+from .errors import FieldViolation, ViolationCollector, raise_if_invalid
 
 OUTPUT_ONLY = ("id", "created_at", "updated_at")
 _CAMEL_BOUNDARY = re.compile(r"(?<!^)(?=[A-Z])")
@@ -91,13 +91,16 @@ class UpdateRule:
         """The snake_case paths an update changes: the mask's, or (no mask) those set in `patch`."""
         return self.parse(mask) if mask else self.present(patch)
 
-    def check_required(self, patch: Any, paths: Sequence[str]) -> None:
-        """Raise InvalidArgument for every required field the paths name but `patch` leaves unset."""
+    def check_required(self, patch: Any, paths: Sequence[str], decoded: Iterable[FieldViolation] = ()) -> None:
+        """Raise InvalidArgument for every required field the paths name but `patch` leaves unset.
+
+        `decoded` are the problems met decoding the patch: reported with these, and in place of
+        "must be set" for a field that was sent but did not decode (errors.merge_violations).
+        """
         unset = [p for p in self.required if p in paths and getattr(patch, p) is None]
         if unset:
-            raise InvalidArgument(
-                [FieldViolation(camel(p), "must be set when the update mask names it") for p in unset]
-            )
+            must = [FieldViolation(camel(p), "must be set when the update mask names it") for p in unset]
+            raise_if_invalid(decoded, must)
 
     def parse(self, mask: Sequence[str]) -> list[str]:
         """Check and canonicalise mask paths; every bad one is reported."""
