@@ -55,6 +55,7 @@ class BenchServer:
             str(db),
             "--log-level",
             "warning",
+            *(() if "--http-address" in extra_args else ("--http-address", "off")),
             *extra_args,
         ]
         self.process: subprocess.Popen[str] | None = None

@@ -25,7 +25,7 @@ def server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[ServerProcess]:
     Tests stay independent by each using a tenant of their own.
     """
     db = tmp_path_factory.mktemp("shared-server") / "arbiter.db"
-    with ServerProcess(db) as process:
+    with ServerProcess(db, http=True) as process:
         yield process
 
 

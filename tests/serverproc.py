@@ -21,9 +21,16 @@ class ServerProcess:
     """One `python -m arbiter.server` process bound to 127.0.0.1 on a free port."""
 
     def __init__(
-        self, db: Path, extra_args: Sequence[str] = (), env: dict[str, str] | None = None, *, auth: bool = False
+        self,
+        db: Path,
+        extra_args: Sequence[str] = (),
+        env: dict[str, str] | None = None,
+        *,
+        auth: bool = False,
+        http: bool = False,
     ) -> None:
-        """A server on `db`; without `auth` it runs --insecure-no-auth (tenants from x-tenant-id)."""
+        """A server on `db`; without `auth` it runs --insecure-no-auth (tenants from x-tenant-id).
+        With `http`, the REST API and Studio listen on a free port too (`http_url`); else they are off."""
         self.db = db
         self.args = [
             sys.executable,
@@ -35,17 +42,27 @@ class ServerProcess:
             str(db),
             "--log-level",
             "warning",
+            "--http-address",
+            "127.0.0.1:0" if http else "off",
             *(() if auth else ("--insecure-no-auth",)),
             *extra_args,
         ]
+        self.http = http
         self.env = {**os.environ, **(env or {})}
         self.process: subprocess.Popen[str] | None = None
         self.port = 0
+        self.http_port = 0
         self.stderr_lines: list[str] = []
 
     @property
     def target(self) -> str:
         return f"127.0.0.1:{self.port}"
+
+    @property
+    def http_url(self) -> str:
+        """The REST listener's base URL ("http://127.0.0.1:PORT"); the server must run with `http`."""
+        assert self.http_port, "this server was started without http=True"
+        return f"http://127.0.0.1:{self.http_port}"
 
     def start(self) -> ServerProcess:
         self.process = subprocess.Popen(
@@ -58,6 +75,11 @@ class ServerProcess:
             self.process.wait(timeout=10)
             raise RuntimeError(f"server did not start: {line!r}\n{''.join(self.stderr_lines)}")
         self.port = int(line.rsplit(":", 1)[1])
+        if self.http:
+            line = self.process.stdout.readline()  # "arbiter http listening on 127.0.0.1:PORT"
+            if not line.startswith("arbiter http listening on "):
+                raise RuntimeError(f"the HTTP listener did not start: {line!r}\n{''.join(self.stderr_lines)}")
+            self.http_port = int(line.rsplit(":", 1)[1])
         self.wait_serving()
         return self
 

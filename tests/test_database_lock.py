@@ -13,7 +13,18 @@ from arbiter.client import Client
 
 def _second_server(db: Path) -> subprocess.CompletedProcess[str]:
     return subprocess.run(
-        [sys.executable, "-m", "arbiter.server", "--address", "127.0.0.1:0", "--db", str(db), "--insecure-no-auth"],
+        [
+            sys.executable,
+            "-m",
+            "arbiter.server",
+            "--address",
+            "127.0.0.1:0",
+            "--http-address",
+            "127.0.0.1:0",
+            "--db",
+            str(db),
+            "--insecure-no-auth",
+        ],
         capture_output=True,
         text=True,
         timeout=60,

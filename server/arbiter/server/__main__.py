@@ -44,6 +44,9 @@ async def serve(config: Config) -> None:
         log.warning("serving %s without TLS: API keys cross the network in clear text", config.address)
     # One machine-readable line on stdout: tools (and tests) read the bound port here.
     print(f"arbiter listening on {host}:{app.port}", flush=True)
+    if app.http_port is not None:
+        http_host, _ = split_address(config.http_address)
+        print(f"arbiter http listening on {http_host}:{app.http_port}", flush=True)
     log.info("serving on %s:%d (database %s)", host, app.port, config.db)
     await stop.wait()
     log.info("shutting down: health NOT_SERVING, draining calls")

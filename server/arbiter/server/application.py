@@ -2,17 +2,19 @@
 
 from __future__ import annotations
 
+import asyncio
 import logging
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
 
 from .app.auth import RateLimiter
 from .app.core import Core
-from .config import Config, ConfigError, check_servable
+from .config import Config, ConfigError, check_servable, http_enabled, split_address
 from .domain.timekeeping import Clock, SystemClock
 from .storage.sqlite.backend import open_sqlite
 from .storage.sqlite.lock import DatabaseInUse
-from .transport.grpc.server import GrpcFrontDoor, TlsFiles, build_grpc_server
+from .transport.grpc.server import GrpcFrontDoor, TlsFiles, build_grpc_server, make_servicers
+from .transport.http.server import HttpFrontDoor, HttpTls
 
 log = logging.getLogger("arbiter.server")
 
@@ -25,14 +27,22 @@ class Application:
     core: Core
     grpc: GrpcFrontDoor
     rebuilds: ThreadPoolExecutor
+    http: HttpFrontDoor | None = None
     demo_key: str | None = None
 
     @property
     def port(self) -> int:
         return self.grpc.port
 
+    @property
+    def http_port(self) -> int | None:
+        """The REST listener's bound port (None when it is off)."""
+        return self.http.port if self.http is not None else None
+
     async def start(self) -> None:
         await self.grpc.start()
+        if self.http is not None:
+            await self.http.start()
         if self.config.demo:
             from .demo import load_demo
 
@@ -41,8 +51,9 @@ class Application:
         await self.grpc.serving()
 
     async def stop(self, grace: float | None = None) -> None:
-        """NOT_SERVING first, so load balancers move away, then drain calls, then the writer."""
-        await self.grpc.stop(self.config.grace_seconds if grace is None else grace)
+        """NOT_SERVING first, so load balancers move away, then drain calls on both doors, then the writer."""
+        grace = self.config.grace_seconds if grace is None else grace
+        await asyncio.gather(self.grpc.stop(grace), *([self.http.stop()] if self.http is not None else []))
         await self.core.close()
         self.rebuilds.shutdown(wait=True)
 
@@ -77,6 +88,17 @@ async def build_application(config: Config, clock: Clock | None = None) -> Appli
         await stores.close()
         rebuilds.shutdown()
         raise
+    http = None
+    if http_enabled(config):
+        host, port = split_address(config.http_address)
+        tls = (
+            HttpTls(config.tls_cert, config.tls_key, config.tls_client_ca)
+            if config.tls_cert and config.tls_key
+            else None
+        )
+        http = HttpFrontDoor(
+            make_servicers(core), core.auth, host=host, port=port, max_body_bytes=config.max_message_bytes, tls=tls
+        )
     offers = sum(len(core.views.current(t).offers) for t in core.views.tenants())
     log.info("loaded %d offers from %s", offers, config.db)
-    return Application(config, core, door, rebuilds)
+    return Application(config, core, door, rebuilds, http)

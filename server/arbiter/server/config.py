@@ -24,6 +24,7 @@ class Config:
     """Everything the server is started with."""
 
     address: str = "127.0.0.1:50051"
+    http_address: str = "127.0.0.1:8080"  # "off": no REST API and no Studio
     db: Path = Path(DEFAULT_DB)
     log_level: str = "info"
     durability: Durability = Durability.PROCESS
@@ -57,15 +58,24 @@ def is_loopback(host: str) -> bool:
         return False
 
 
+HTTP_OFF = "off"
+
+
+def http_enabled(config: Config) -> bool:
+    return config.http_address != HTTP_OFF
+
+
 def check_servable(config: Config) -> None:
     """Refuse configurations that must not be served, saying why."""
-    host, _ = split_address(config.address)
-    if config.insecure_no_auth and not is_loopback(host):
-        raise ConfigError(
-            f"refusing to listen on {config.address} with --insecure-no-auth: without authentication anyone "
-            "who can reach the port can act for any tenant, so it is allowed only on loopback addresses "
-            "(127.0.0.1, ::1, localhost); drop the flag and use API keys (arbiter keys create ...)"
-        )
+    addresses = [config.address, *([config.http_address] if http_enabled(config) else [])]
+    for address in addresses:
+        host, _ = split_address(address)
+        if config.insecure_no_auth and not is_loopback(host):
+            raise ConfigError(
+                f"refusing to listen on {address} with --insecure-no-auth: without authentication anyone "
+                "who can reach the port can act for any tenant, so it is allowed only on loopback addresses "
+                "(127.0.0.1, ::1, localhost); drop the flag and use API keys (arbiter keys create ...)"
+            )
     if (config.tls_cert is None) != (config.tls_key is None):
         raise ConfigError("--tls-cert and --tls-key go together: give both, or neither")
     if config.tls_client_ca is not None and config.tls_cert is None:
@@ -88,7 +98,9 @@ def _env_flag(env: Mapping[str, str], name: str) -> bool:
 
 def _parser(env: Mapping[str, str]) -> argparse.ArgumentParser:
     """The command line; each default comes from the environment, else from Config (written once, there)."""
-    parser = argparse.ArgumentParser(prog="arbiter", description="Arbiter next-best-action decisioning server (gRPC).")
+    parser = argparse.ArgumentParser(
+        prog="arbiter", description="Arbiter next-best-action decisioning server (gRPC, REST and Studio)."
+    )
 
     def option(flag: str, field: str, kind: type, help_text: str, **extra: object) -> None:
         variable = "ARBITER_" + field.upper()
@@ -110,6 +122,12 @@ def _parser(env: Mapping[str, str]) -> argparse.ArgumentParser:
         )
 
     option("--address", "address", str, "host:port to listen on; port 0 picks a free port")
+    option(
+        "--http-address",
+        "http_address",
+        str,
+        "host:port of the REST API and Studio; port 0 picks a free port; off disables them",
+    )
     option("--db", "db", Path, "SQLite database file")
     option("--log-level", "log_level", str, "how much to log", choices=LOG_LEVELS)
     option(
@@ -182,4 +200,6 @@ def load_config(argv: Sequence[str] | None = None, env: Mapping[str, str] | None
     if config.rate_limit < 0 or config.rate_burst < 0:
         raise ConfigError("--rate-limit and --rate-burst must not be negative")
     split_address(config.address)
+    if http_enabled(config):
+        split_address(config.http_address)
     return config

@@ -1,1 +1,1 @@
-"""Transport layer: gRPC servicers, proto <-> domain conversion and error mapping."""
+"""Transport layer: the gRPC and HTTP front doors, proto <-> domain conversion and error mapping."""

@@ -11,11 +11,13 @@ is logged and answered INTERNAL, never UNKNOWN.
 from __future__ import annotations
 
 import logging
+import math
 import uuid
 from dataclasses import dataclass
+from typing import Any
 
 import grpc
-from google.protobuf import any_pb2
+from google.protobuf import any_pb2, json_format
 from google.protobuf.message import Message
 from google.rpc import code_pb2, error_details_pb2, status_pb2
 from grpc_status import rpc_status
@@ -113,3 +115,48 @@ def internal_grpc_status(request_id: str) -> grpc.Status:
         details=[_pack(error_details_pb2.RequestInfo(request_id=request_id))],
     )
     return rpc_status.to_status(proto)
+
+
+@dataclass(frozen=True, slots=True)
+class HttpError:
+    """An error as the REST door answers it: status, AIP-193 body and extra headers."""
+
+    status: int
+    body: dict[str, Any]
+    headers: dict[str, str]
+
+
+def _detail_json(message: Message) -> dict[str, Any]:
+    return {"@type": f"type.googleapis.com/{message.DESCRIPTOR.full_name}", **json_format.MessageToDict(message)}
+
+
+def http_error(error: DomainError, request_id: str) -> HttpError:
+    """The AIP-193 answer for `error`: the same code, message and details as over gRPC."""
+    status = wire_status(error)
+    if status is None:
+        log.error("domain error %s has no row in the error table (request id %s)", type(error).__name__, request_id)
+        return internal_http_error(request_id)
+    headers = {}
+    retry_ms = error.metadata.get("retryAfterMs") if isinstance(error, ResourceExhausted) else None
+    if retry_ms is not None:
+        headers["Retry-After"] = str(max(1, math.ceil(int(retry_ms) / 1000)))
+    return HttpError(status.http, error_body(status.http, status.grpc, error.message, error_details(error)), headers)
+
+
+def error_body(http: int, code: grpc.StatusCode, message: str, details: list[Message]) -> dict[str, Any]:
+    """{"error": {"code", "status", "message", "details"}} as AIP-193 writes it."""
+    return {
+        "error": {
+            "code": http,
+            "status": code.name,
+            "message": message,
+            "details": [_detail_json(d) for d in details],
+        }
+    }
+
+
+def internal_http_error(request_id: str) -> HttpError:
+    """500 without internals: the request id points to the logged traceback."""
+    message = f"internal error; the server log has the details under request id {request_id}"
+    details: list[Message] = [error_details_pb2.RequestInfo(request_id=request_id)]
+    return HttpError(INTERNAL.http, error_body(INTERNAL.http, INTERNAL.grpc, message, details), {})

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from dataclasses import dataclass
+from typing import Any
 
 import grpc
 from grpc_health.v1 import health, health_pb2, health_pb2_grpc
@@ -40,6 +41,21 @@ SERVICE_NAMES = (
     contact_policies_pb2.DESCRIPTOR.services_by_name["ContactPolicyService"].full_name,
     api_keys_pb2.DESCRIPTOR.services_by_name["ApiKeyService"].full_name,
 )
+
+
+def make_servicers(core: Core) -> dict[str, Any]:
+    """Every Arbiter service's implementation over the core, by service name ("OfferService").
+
+    The REST door serves its routes with these same objects, so both doors share every decode and encode.
+    """
+    return {
+        "OfferService": OfferServicer(core.offers),
+        "DecisionService": DecisionServicer(core.decisions, core.outcomes),
+        "TenantService": TenantServicer(core.tenants),
+        "CatalogService": CatalogServicer(core.catalog),
+        "ContactPolicyService": ContactPolicyServicer(core.policies),
+        "ApiKeyService": ApiKeyServicer(core.keys),
+    }
 
 
 @dataclass(frozen=True, slots=True)
@@ -93,12 +109,13 @@ async def build_grpc_server(
         # Calls beyond this are refused at once with RESOURCE_EXHAUSTED rather than queued.
         maximum_concurrent_rpcs=max_concurrent_rpcs,
     )
-    offers_pb2_grpc.add_OfferServiceServicer_to_server(OfferServicer(core.offers), server)
-    decisions_pb2_grpc.add_DecisionServiceServicer_to_server(DecisionServicer(core.decisions, core.outcomes), server)
-    tenants_pb2_grpc.add_TenantServiceServicer_to_server(TenantServicer(core.tenants), server)
-    catalog_pb2_grpc.add_CatalogServiceServicer_to_server(CatalogServicer(core.catalog), server)
-    contact_policies_pb2_grpc.add_ContactPolicyServiceServicer_to_server(ContactPolicyServicer(core.policies), server)
-    api_keys_pb2_grpc.add_ApiKeyServiceServicer_to_server(ApiKeyServicer(core.keys), server)
+    servicers = make_servicers(core)
+    offers_pb2_grpc.add_OfferServiceServicer_to_server(servicers["OfferService"], server)
+    decisions_pb2_grpc.add_DecisionServiceServicer_to_server(servicers["DecisionService"], server)
+    tenants_pb2_grpc.add_TenantServiceServicer_to_server(servicers["TenantService"], server)
+    catalog_pb2_grpc.add_CatalogServiceServicer_to_server(servicers["CatalogService"], server)
+    contact_policies_pb2_grpc.add_ContactPolicyServiceServicer_to_server(servicers["ContactPolicyService"], server)
+    api_keys_pb2_grpc.add_ApiKeyServiceServicer_to_server(servicers["ApiKeyService"], server)
     health_servicer = health.aio.HealthServicer()
     health_pb2_grpc.add_HealthServicer_to_server(health_servicer, server)
     reflection.enable_server_reflection(

@@ -1,0 +1,379 @@
+"""The HTTP listener: the REST API, its OpenAPI document and Studio, on a thread of their own (transport layer).
+
+aiohttp runs on its own event loop in its own thread (an HTTP server busy on
+the gRPC loop starves grpc.aio's accept loop). Each REST call is translated
+here (gateway.py), then handed to the core's loop, where the caller is
+authenticated and the same servicer the gRPC door uses serves it: the core's
+state keeps a single owner, and a REST write is visible to the next gRPC
+Decide and the reverse.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import json
+import logging
+import ssl
+import threading
+from collections.abc import Awaitable, Callable, Coroutine, Mapping
+from dataclasses import dataclass
+from importlib import resources
+from pathlib import Path
+from typing import Any, cast
+
+import grpc
+from aiohttp import web
+from google.protobuf.message import Message
+from google.rpc import error_details_pb2
+
+from arbiter.v1 import catalog_pb2
+
+from ...app.auth import TENANT_HEADER, Authenticator, Credentials
+from ...domain.errors import DomainError, FieldViolation, InvalidArgument, NotFound
+from ..errors import ERROR_DOMAIN, HttpError, error_body, http_error, internal_http_error, new_request_id
+from ..grpc.interceptor import CURRENT_PRINCIPAL
+from .gateway import RestRequest, build_request, location_of, response_body, rest_violations
+from .openapi import openapi_document
+from .routes import ROUTES, Route
+
+log = logging.getLogger("arbiter.server.http")
+
+JSON_TYPE = "application/json"
+STUDIO_TYPES = {".html": "text/html", ".js": "text/javascript", ".css": "text/css", ".svg": "image/svg+xml"}
+# Studio loads nothing from elsewhere: everything comes from this server.
+STUDIO_HEADERS = {
+    "Content-Security-Policy": "default-src 'self'; img-src 'self' data:",
+    "X-Content-Type-Options": "nosniff",
+    "Cache-Control": "no-cache",
+}
+# The servicers never read their context argument: the REST door has no gRPC call to give them.
+NO_GRPC_CONTEXT = cast(grpc.aio.ServicerContext, None)
+
+
+@dataclass(frozen=True, slots=True)
+class HttpTls:
+    """PEM files for HTTPS; with `client_ca`, clients must present a certificate it signed."""
+
+    cert: Path
+    key: Path
+    client_ca: Path | None = None
+
+    def context(self) -> ssl.SSLContext:
+        context = ssl.create_default_context(ssl.Purpose.CLIENT_AUTH)
+        context.load_cert_chain(self.cert, self.key)
+        if self.client_ca is not None:
+            context.load_verify_locations(cafile=str(self.client_ca))
+            context.verify_mode = ssl.CERT_REQUIRED
+        return context
+
+
+def _json_response(status: int, body: Any, headers: dict[str, str] | None = None) -> web.Response:
+    text = json.dumps(body, ensure_ascii=False, separators=(",", ":"), allow_nan=False)
+    return web.Response(status=status, text=text, content_type=JSON_TYPE, headers=headers)
+
+
+def _error_response(error: HttpError, request_id: str) -> web.Response:
+    return _json_response(error.status, error.body, {**error.headers, "X-Request-Id": request_id})
+
+
+def _plain_error(status: int, code: grpc.StatusCode, message: str, reason: str) -> web.Response:
+    """An error the HTTP layer itself answers (no route, wrong method, body too large or not JSON)."""
+    info = error_details_pb2.ErrorInfo(reason=reason, domain=ERROR_DOMAIN)
+    return _json_response(status, error_body(status, code, message, [info]))
+
+
+def _reject_constant(name: str) -> None:
+    raise ValueError(f"{name} is not a JSON number")
+
+
+class BodyError(Exception):
+    """A body that cannot be read as JSON: answered before anything else."""
+
+    def __init__(self, response: web.Response) -> None:
+        super().__init__(response.status)
+        self.response = response
+
+
+async def _read_json(request: web.Request, max_bytes: int) -> tuple[Any, list[FieldViolation]]:
+    """The parsed JSON body (None when empty) and what is wrong with it, or BodyError for 413/415."""
+    if request.content_length is not None and request.content_length > max_bytes:
+        raise BodyError(_too_large(max_bytes))
+    try:
+        raw = await request.read()
+    except web.HTTPRequestEntityTooLarge:
+        raise BodyError(_too_large(max_bytes)) from None
+    if not raw:
+        return None, []
+    if request.content_type != JSON_TYPE:
+        shown = request.headers.get("Content-Type", "none")
+        raise BodyError(
+            _plain_error(
+                415,
+                grpc.StatusCode.INVALID_ARGUMENT,
+                f"send the body as Content-Type: {JSON_TYPE} (got {shown})",
+                "UNSUPPORTED_MEDIA_TYPE",
+            )
+        )
+    try:
+        return json.loads(raw.decode("utf-8"), parse_constant=_reject_constant), []
+    except UnicodeDecodeError:
+        return None, [FieldViolation("body", "is not UTF-8 text")]
+    except RecursionError:
+        return None, [FieldViolation("body", "nests too deeply")]
+    except ValueError as exc:  # json.JSONDecodeError included
+        return None, [FieldViolation("body", f"is not valid JSON: {exc}")]
+
+
+def _too_large(max_bytes: int) -> web.Response:
+    return _plain_error(
+        413,
+        grpc.StatusCode.RESOURCE_EXHAUSTED,
+        f"the body is larger than the server's limit of {max_bytes} bytes",
+        "BODY_TOO_LARGE",
+    )
+
+
+def _credentials(request: web.Request) -> Credentials:
+    return Credentials(
+        authorization=request.headers.get("Authorization"),
+        tenant=request.headers.get(TENANT_HEADER),
+        api_key=request.headers.get("X-API-Key"),
+    )
+
+
+class RestApi:
+    """The aiohttp application: one handler per (method, path) of the route table, plus the extras."""
+
+    def __init__(
+        self,
+        servicers: dict[str, Any],
+        authenticator: Authenticator,
+        on_core: Callable[[Coroutine[Any, Any, Message]], Awaitable[Message]],
+        max_body_bytes: int,
+    ) -> None:
+        self._servicers = servicers
+        self._auth = authenticator
+        self._on_core = on_core
+        self._max_body = max_body_bytes
+        self._openapi = json.dumps(openapi_document(ROUTES))
+        self._studio = _studio_files()
+
+    def application(self) -> web.Application:
+        app = web.Application(client_max_size=self._max_body, middlewares=[self._errors])
+        grouped: dict[tuple[str, str], list[Route]] = {}
+        for route in ROUTES:
+            grouped.setdefault((route.method, route.path), []).append(route)
+        for (method, path), routes in grouped.items():
+            app.router.add_route(method, path, self._handler(routes))
+        app.router.add_get("/api/v1/openapi.json", self._openapi_json)
+        app.router.add_get("/studio", self._studio_file)
+        app.router.add_get("/studio/{name}", self._studio_file)
+        app.router.add_get("/", self._to_studio)
+        return app
+
+    @web.middleware
+    async def _errors(
+        self, request: web.Request, handler: Callable[[web.Request], Awaitable[web.StreamResponse]]
+    ) -> web.StreamResponse:
+        """The router's own refusals (no such path, method not allowed) in the same error shape."""
+        try:
+            return await handler(request)
+        except web.HTTPNotFound:
+            return _plain_error(
+                404, grpc.StatusCode.NOT_FOUND, f"no route {request.method} {request.path}", "ROUTE_NOT_FOUND"
+            )
+        except web.HTTPMethodNotAllowed as exc:
+            allowed = ", ".join(sorted(exc.allowed_methods))
+            response = _plain_error(
+                405,
+                grpc.StatusCode.UNIMPLEMENTED,
+                f"{request.path} answers {allowed}, not {request.method}",
+                "METHOD_NOT_ALLOWED",
+            )
+            response.headers["Allow"] = allowed
+            return response
+
+    def _handler(self, routes: list[Route]) -> Callable[[web.Request], Awaitable[web.Response]]:
+        takes_body = any(r.body is not None for r in routes)
+
+        async def handle(request: web.Request) -> web.Response:
+            body: Any = None
+            problems: list[FieldViolation] = []
+            if takes_body:
+                try:
+                    body, problems = await _read_json(request, self._max_body)
+                except BodyError as exc:
+                    return exc.response
+            route = next((r for r in routes if r.fits is None or r.fits(body)), routes[-1])
+            rest = RestRequest(dict(request.match_info), tuple(request.query.items()), request.headers, body)
+            if problems:
+                message, violations = route.request(), problems
+            else:
+                message, violations = build_request(route, rest)
+            try:
+                response = await self._on_core(
+                    self._serve(route, _credentials(request), message, violations, rest.path_params)
+                )
+            except DomainError as error:
+                if isinstance(error, InvalidArgument):
+                    error = InvalidArgument(rest_violations(route, error.violations), reason=error.reason)
+                request_id = new_request_id()
+                return _error_response(http_error(error, request_id), request_id)
+            except Exception:
+                request_id = new_request_id()
+                log.exception("unexpected error in %s %s (request id %s)", route.method, route.path, request_id)
+                return _error_response(internal_http_error(request_id), request_id)
+            if route.response is None:
+                return web.Response(status=204)
+            location = location_of(route, response)
+            return _json_response(
+                route.status, response_body(route, response), {"Location": location} if location else None
+            )
+
+        return handle
+
+    async def _serve(
+        self,
+        route: Route,
+        credentials: Credentials,
+        request: Message,
+        violations: list[FieldViolation],
+        path_params: Mapping[str, str],
+    ) -> Message:
+        """On the core's loop: authenticate, then hand the request to the route's servicer."""
+        principal = self._auth.authenticate(credentials)
+        if violations:
+            raise InvalidArgument(violations)
+        token = CURRENT_PRINCIPAL.set(principal)
+        try:
+            if route.parent is not None:
+                await self._check_parent(path_params[route.parent], path_params["id"])
+            method = getattr(self._servicers[route.service], route.rpc)
+            return cast(Message, await method(request, NO_GRPC_CONTEXT))
+        finally:
+            CURRENT_PRINCIPAL.reset(token)
+
+    async def _check_parent(self, category_id: str, sub_category_id: str) -> None:
+        """A sub-category is found under its own category's path only."""
+        found = await self._servicers["CatalogService"].GetSubCategory(
+            catalog_pb2.GetSubCategoryRequest(id=sub_category_id), NO_GRPC_CONTEXT
+        )
+        if found.sub_category.category_id != category_id:
+            raise NotFound(
+                f"sub-category {sub_category_id} not found in category {category_id}", reason="SUB_CATEGORY_NOT_FOUND"
+            )
+
+    async def _openapi_json(self, request: web.Request) -> web.Response:
+        return web.Response(text=self._openapi, content_type=JSON_TYPE)
+
+    async def _to_studio(self, request: web.Request) -> web.Response:
+        raise web.HTTPFound("/studio")
+
+    async def _studio_file(self, request: web.Request) -> web.Response:
+        name = request.match_info.get("name") or "index.html"
+        found = self._studio.get(name)
+        if found is None:
+            return _plain_error(404, grpc.StatusCode.NOT_FOUND, f"Studio has no file {name!r}", "ROUTE_NOT_FOUND")
+        content, content_type = found
+        return web.Response(body=content, content_type=content_type, headers=STUDIO_HEADERS)
+
+
+def _studio_files() -> dict[str, tuple[bytes, str]]:
+    """Studio's files, read once from the installed package (name -> content, type)."""
+    folder = resources.files(__package__).joinpath("studio")
+    files: dict[str, tuple[bytes, str]] = {}
+    if not folder.is_dir():
+        return files
+    for entry in folder.iterdir():
+        suffix = Path(entry.name).suffix
+        if entry.is_file() and suffix in STUDIO_TYPES:
+            files[entry.name] = (entry.read_bytes(), STUDIO_TYPES[suffix])
+    return files
+
+
+class HttpFrontDoor:
+    """The HTTP listener's thread and loop: `start` binds and serves, `stop` drains and joins."""
+
+    def __init__(
+        self,
+        servicers: dict[str, Any],
+        authenticator: Authenticator,
+        *,
+        host: str,
+        port: int,
+        max_body_bytes: int,
+        tls: HttpTls | None = None,
+    ) -> None:
+        self._servicers = servicers
+        self._auth = authenticator
+        self._host = host
+        self._wanted_port = port
+        self._max_body = max_body_bytes
+        self._tls = tls
+        self.port = 0
+        self._thread: threading.Thread | None = None
+        self._loop: asyncio.AbstractEventLoop | None = None
+        self._stopping: asyncio.Event | None = None
+
+    async def start(self) -> None:
+        """Bind and serve (called on the core's loop, which the REST calls are handed to)."""
+        core_loop = asyncio.get_running_loop()
+
+        def on_core(coro: Coroutine[Any, Any, Message]) -> Awaitable[Message]:
+            future = asyncio.run_coroutine_threadsafe(coro, core_loop)
+            # A caller that goes away does not cancel a write half way: the core finishes it.
+            return asyncio.shield(asyncio.wrap_future(future))
+
+        api = RestApi(self._servicers, self._auth, on_core, self._max_body)
+        ready: asyncio.Future[int] = core_loop.create_future()
+        self._thread = threading.Thread(
+            target=self._run, args=(api, core_loop, ready), name="arbiter-http", daemon=True
+        )
+        self._thread.start()
+        self.port = await ready
+
+    def _run(self, api: RestApi, core_loop: asyncio.AbstractEventLoop, ready: asyncio.Future[int]) -> None:
+        loop = asyncio.new_event_loop()
+        self._loop = loop
+        try:
+            loop.run_until_complete(self._serve(api, core_loop, ready))
+        finally:
+            loop.close()
+
+    async def _serve(self, api: RestApi, core_loop: asyncio.AbstractEventLoop, ready: asyncio.Future[int]) -> None:
+        self._stopping = asyncio.Event()
+        runner = web.AppRunner(api.application(), access_log=None, handle_signals=False, shutdown_timeout=5.0)
+        try:
+            await runner.setup()
+            site = web.TCPSite(
+                runner, self._host, self._wanted_port, ssl_context=self._tls.context() if self._tls else None
+            )
+            await site.start()
+            port = runner.addresses[0][1]
+        except BaseException as exc:
+            core_loop.call_soon_threadsafe(_fail, ready, exc)
+            await runner.cleanup()
+            return
+        core_loop.call_soon_threadsafe(_succeed, ready, port)
+        await self._stopping.wait()
+        await runner.cleanup()
+
+    async def stop(self) -> None:
+        """Stop accepting, let calls in flight finish (they still reach the core), join the thread."""
+        if self._thread is None:
+            return
+        loop, stopping = self._loop, self._stopping
+        if loop is not None and stopping is not None and not loop.is_closed():
+            loop.call_soon_threadsafe(stopping.set)
+        await asyncio.to_thread(self._thread.join, 15.0)
+        self._thread = None
+
+
+def _succeed(future: asyncio.Future[int], port: int) -> None:
+    if not future.done():
+        future.set_result(port)
+
+
+def _fail(future: asyncio.Future[int], exc: BaseException) -> None:
+    if not future.done():
+        future.set_exception(exc)
