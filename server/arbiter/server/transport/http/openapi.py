@@ -12,6 +12,7 @@ from typing import Any
 
 from google.protobuf.descriptor import FieldDescriptor
 
+from ...domain.access import ROLE_PERMISSIONS
 from .gateway import OUTPUT_ONLY_KEYS, camel_path
 from .json_mapping import LIST_VALUE, STRUCT, TIMESTAMP, VALUE, FieldType, MessageType, enum_words
 from .routes import Route
@@ -134,7 +135,13 @@ def _operation(schemas: _Schemas, routes: list[Route]) -> dict[str, Any]:
         "operationId": route.name if len(routes) == 1 else "".join(r.name for r in routes),
         "summary": " | ".join(r.summary for r in routes),
         "tags": [route.tag],
-        "description": "Serves the gRPC method " + ", ".join(f"arbiter.v1.{r.service}/{r.rpc}" for r in routes) + ".",
+        "description": (
+            "Serves the gRPC method "
+            + ", ".join(f"arbiter.v1.{r.service}/{r.rpc}" for r in routes)
+            + ". Roles allowed: "
+            + ", ".join(role.value for role, granted in ROLE_PERMISSIONS.items() if route.permission in granted)
+            + "."
+        ),
         "parameters": parameters,
     }
     bodies = [_body_schema(schemas, r) for r in routes if r.body is not None]

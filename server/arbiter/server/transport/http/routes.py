@@ -16,6 +16,8 @@ from google.protobuf.message import Message
 
 from arbiter.v1 import api_keys_pb2, catalog_pb2, contact_policies_pb2, decisions_pb2, offers_pb2, tenants_pb2
 
+from ...domain.access import Permission
+
 API = "/api/v1"
 
 
@@ -52,6 +54,9 @@ class Route:
     rpc: str
     request: type[Message]
     summary: str
+    # What the RPC's use case requires. The use case checks it; the door checks it too, first, when the
+    # request cannot even be translated, so that a caller without the role hears 403, not about the body.
+    permission: Permission
     path_fields: Mapping[str, str] = field(default_factory=dict)
     query: tuple[Param, ...] = ()
     headers: tuple[Param, ...] = ()
@@ -80,6 +85,7 @@ def _crud(
     list_query: tuple[Param, ...],
     list_rpc: str,
     list_field: str,
+    read: Permission,
     create_query: tuple[Param, ...] = (),
     parent: Param | None = None,
 ) -> list[Route]:
@@ -99,6 +105,7 @@ def _crud(
             f"Create{type_name}",
             new,
             f"Create {singular}",
+            Permission.CATALOG_WRITE,
             path_fields={k: f"{resource_field}.{v}" for k, v in parent_fields.items()},
             query=create_query,
             body=resource_field,
@@ -115,6 +122,7 @@ def _crud(
             list_rpc,
             getattr(messages, f"{list_rpc}Request"),
             f"List {tag.lower()}",
+            read,
             path_fields=parent_fields,
             query=(*list_query, *PAGING),
             response=list_field,
@@ -129,6 +137,7 @@ def _crud(
             f"Get{type_name}",
             getattr(messages, f"Get{type_name}Request"),
             f"Get {singular}",
+            read,
             path_fields={"id": "id"},
             response=resource_field,
             parent=parent_check,
@@ -143,6 +152,7 @@ def _crud(
                 f"Update{type_name}",
                 update,
                 f"Update {singular}: only the keys present change, null clears",
+                Permission.CATALOG_WRITE,
                 path_fields={"id": f"{resource_field}.id"},
                 body=resource_field,
                 merge=True,
@@ -160,6 +170,7 @@ def _crud(
             f"Delete{type_name}",
             getattr(messages, f"Delete{type_name}Request"),
             f"Delete {singular}",
+            Permission.CATALOG_WRITE,
             path_fields={"id": "id"},
             query=(Param("force", "force", "also delete an offer that has history"),) if type_name == "Offer" else (),
             parent=parent_check,
@@ -189,6 +200,7 @@ ROUTES: tuple[Route, ...] = (
         ),
         list_rpc="ListOffers",
         list_field="offers",
+        read=Permission.OFFER_READ,
     ),
     Route(
         "getOfferStats",
@@ -198,6 +210,7 @@ ROUTES: tuple[Route, ...] = (
         "GetOfferStats",
         decisions_pb2.GetOfferStatsRequest,
         "An offer's counters: impressions, today's spend, what is left, the model's estimate",
+        Permission.STATS,
         path_fields={"id": "offer_id"},
         response="stats",
         tag="Offers",
@@ -214,6 +227,7 @@ ROUTES: tuple[Route, ...] = (
         list_query=(Param("status", "status", "only categories in this status"),),
         list_rpc="ListCategories",
         list_field="categories",
+        read=Permission.CATALOG_READ,
         create_query=(Param("categoryId", "category_id", "the id to give it (cat_…); else one is assigned"),),
     ),
     *_crud(
@@ -228,6 +242,7 @@ ROUTES: tuple[Route, ...] = (
         list_query=(),
         list_rpc="ListSubCategories",
         list_field="sub_categories",
+        read=Permission.CATALOG_READ,
         create_query=(Param("subCategoryId", "sub_category_id", "the id to give it (sub_…); else one is assigned"),),
         parent=Param("categoryId", "category_id", "the parent category"),
     ),
@@ -243,6 +258,7 @@ ROUTES: tuple[Route, ...] = (
         list_query=(Param("status", "status", "only policies in this status"),),
         list_rpc="ListContactPolicies",
         list_field="contact_policies",
+        read=Permission.CATALOG_READ,
     ),
     Route(
         "getTenantSettings",
@@ -252,6 +268,7 @@ ROUTES: tuple[Route, ...] = (
         "GetTenantSettings",
         tenants_pb2.GetTenantSettingsRequest,
         "The calling tenant's settings",
+        Permission.SETTINGS_READ,
         response="settings",
         tag="Tenant",
     ),
@@ -263,6 +280,7 @@ ROUTES: tuple[Route, ...] = (
         "UpdateTenantSettings",
         tenants_pb2.UpdateTenantSettingsRequest,
         "Change the calling tenant's settings (only the keys present)",
+        Permission.SETTINGS_WRITE,
         body="settings",
         merge=True,
         response="settings",
@@ -276,6 +294,7 @@ ROUTES: tuple[Route, ...] = (
         "CreateApiKey",
         api_keys_pb2.CreateApiKeyRequest,
         "Create an API key of the calling tenant; the answer holds its secret, shown only once",
+        Permission.KEYS,
         body="api_key",
         response="*",
         status=201,
@@ -291,6 +310,7 @@ ROUTES: tuple[Route, ...] = (
         "ListApiKeys",
         api_keys_pb2.ListApiKeysRequest,
         "List the calling tenant's API keys (never their secrets)",
+        Permission.KEYS,
         query=PAGING,
         response="api_keys",
         listed=True,
@@ -304,6 +324,7 @@ ROUTES: tuple[Route, ...] = (
         "GetApiKey",
         api_keys_pb2.GetApiKeyRequest,
         "Get an API key",
+        Permission.KEYS,
         path_fields={"id": "id"},
         response="api_key",
         tag="API keys",
@@ -316,6 +337,7 @@ ROUTES: tuple[Route, ...] = (
         "RevokeApiKey",
         api_keys_pb2.RevokeApiKeyRequest,
         "Revoke an API key: it stops working at once and stays listed as revoked",
+        Permission.KEYS,
         path_fields={"id": "id"},
         response="api_key",
         tag="API keys",
@@ -328,6 +350,7 @@ ROUTES: tuple[Route, ...] = (
         "Decide",
         decisions_pb2.DecideRequest,
         "The best offers for a customer now",
+        Permission.DECIDE,
         body="*",
         response="*",
         tag="Decisions",
@@ -340,6 +363,7 @@ ROUTES: tuple[Route, ...] = (
         "RecordOutcomes",
         decisions_pb2.RecordOutcomesRequest,
         'Record outcomes in bulk ({"outcomes": [...]}): all or none',
+        Permission.DECIDE,
         body="*",
         response="*",
         fits=_is_bulk,
@@ -353,6 +377,7 @@ ROUTES: tuple[Route, ...] = (
         "RecordOutcome",
         decisions_pb2.RecordOutcomeRequest,
         "Record one outcome; a repeated idempotency key answers the first result as a duplicate",
+        Permission.DECIDE,
         headers=(Param("Idempotency-Key", "outcome.idempotency_key", "the outcome's idempotency key"),),
         body="outcome",
         response="result",

@@ -29,6 +29,7 @@ from google.rpc import error_details_pb2
 from arbiter.v1 import catalog_pb2
 
 from ...app.auth import TENANT_HEADER, Authenticator, Credentials
+from ...domain.access import require
 from ...domain.errors import DomainError, FieldViolation, InvalidArgument, NotFound
 from ..errors import ERROR_DOMAIN, HttpError, error_body, http_error, internal_http_error, new_request_id
 from ..grpc.interceptor import CURRENT_PRINCIPAL
@@ -243,6 +244,7 @@ class RestApi:
         """On the core's loop: authenticate, then hand the request to the route's servicer."""
         principal = self._auth.authenticate(credentials)
         if violations:
+            require(principal, route.permission)
             raise InvalidArgument(violations)
         token = CURRENT_PRINCIPAL.set(principal)
         try:
