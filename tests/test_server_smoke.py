@@ -2,11 +2,13 @@
 
 from __future__ import annotations
 
+import socket
 import subprocess
 import sys
 from pathlib import Path
 
 import grpc
+import pytest
 from grpc_health.v1 import health_pb2
 from grpc_reflection.v1alpha import reflection_pb2, reflection_pb2_grpc
 from serverproc import ServerProcess
@@ -51,3 +53,28 @@ def test_half_a_tls_configuration_is_refused(tmp_path: Path) -> None:
     cert.write_text("not really a certificate")
     result = _refused(tmp_path, "--address", "127.0.0.1:0", "--tls-cert", str(cert))
     assert "--tls-cert and --tls-key go together" in result.stderr
+
+
+def _listening_socket() -> socket.socket:
+    held = socket.socket()
+    held.bind(("127.0.0.1", 0))
+    held.listen()
+    return held
+
+
+@pytest.mark.parametrize("flag", ["--address", "--http-address"])
+def test_a_port_in_use_is_refused_with_a_message_not_a_traceback(tmp_path: Path, flag: str) -> None:
+    with _listening_socket() as held:
+        taken = f"127.0.0.1:{held.getsockname()[1]}"
+        other = "--http-address" if flag == "--address" else "--address"
+        result = subprocess.run(
+            [sys.executable, "-m", "arbiter.server", "--db", str(tmp_path / "x.db"), flag, taken, other, "127.0.0.1:0"],
+            capture_output=True,
+            text=True,
+            timeout=60,
+            check=False,
+        )
+
+    assert result.returncode == 2
+    assert f"cannot listen on {taken}" in result.stderr and flag in result.stderr
+    assert "Traceback" not in result.stderr

@@ -42,7 +42,10 @@ class Application:
     async def start(self) -> None:
         await self.grpc.start()
         if self.http is not None:
-            await self.http.start()
+            try:
+                await self.http.start()
+            except OSError as exc:
+                raise ConfigError(_cannot_listen("--http-address", self.config.http_address, exc)) from None
         if self.config.demo:
             from .demo import load_demo
 
@@ -56,6 +59,15 @@ class Application:
         await asyncio.gather(self.grpc.stop(grace), *([self.http.stop()] if self.http is not None else []))
         await self.core.close()
         self.rebuilds.shutdown(wait=True)
+
+
+def _cannot_listen(flag: str, address: str, exc: Exception) -> str:
+    why = exc.strerror if isinstance(exc, OSError) and exc.strerror else str(exc)
+    return (
+        f"cannot listen on {address} ({why}): is another server using it? "
+        f"Choose another with {flag} (port 0 picks a free one)"
+        + (", or turn the REST API off with --http-address off" if flag == "--http-address" else "")
+    )
 
 
 def _tls(config: Config) -> TlsFiles | None:
@@ -77,13 +89,16 @@ async def build_application(config: Config, clock: Clock | None = None) -> Appli
     try:
         limiter = RateLimiter(config.rate_limit, config.rate_burst or config.rate_limit) if config.rate_limit else None
         core = Core.start(stores, clock, authenticate=not config.insecure_no_auth, limiter=limiter, rebuilds=rebuilds)
-        door = await build_grpc_server(
-            core,
-            address=config.address,
-            max_message_bytes=config.max_message_bytes,
-            max_concurrent_rpcs=config.max_concurrent_rpcs,
-            tls=_tls(config),
-        )
+        try:
+            door = await build_grpc_server(
+                core,
+                address=config.address,
+                max_message_bytes=config.max_message_bytes,
+                max_concurrent_rpcs=config.max_concurrent_rpcs,
+                tls=_tls(config),
+            )
+        except RuntimeError as exc:  # grpc's "Failed to bind to address"
+            raise ConfigError(_cannot_listen("--address", config.address, exc)) from None
     except BaseException:
         await stores.close()
         rebuilds.shutdown()
