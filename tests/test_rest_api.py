@@ -549,3 +549,12 @@ def test_answers_are_json_numbers_never_strings_for_64_bit_integers(rest: RestCl
     offer = _create(rest, budget={"maxImpressions": 2**40})
 
     assert json.loads(rest.get(f"{ACTIONS}/{offer['id']}").raw)["budget"]["maxImpressions"] == 2**40
+
+
+def test_an_empty_query_value_means_not_given(rest: RestClient) -> None:
+    offer = _create(rest)
+
+    answer = rest.get(f"{ACTIONS}?status=&categoryId=&limit=")
+
+    assert answer.status == 200, answer.body
+    assert [o["id"] for o in answer.body["data"]] == [offer["id"]]

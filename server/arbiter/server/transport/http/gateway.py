@@ -153,6 +153,8 @@ def _apply_query(route: Route, request: Message, query: Iterable[tuple[str, str]
             allowed = ", ".join(params) or "none"
             violations.append(FieldViolation(name, f"unknown query parameter {name!r} (this route takes: {allowed})"))
             continue
+        if not raw:  # an empty value (`?status=`, as HTML forms send) means "not given"
+            continue
         problem = _set_query_value(request, param, raw)
         if problem:
             violations.append(FieldViolation(name, problem))

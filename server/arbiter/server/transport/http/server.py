@@ -168,6 +168,7 @@ class RestApi:
             app.router.add_route(method, path, self._handler(routes))
         app.router.add_get("/api/v1/openapi.json", self._openapi_json)
         app.router.add_get("/studio", self._studio_file)
+        app.router.add_get("/studio/", self._studio_file)
         app.router.add_get("/studio/{name}", self._studio_file)
         app.router.add_get("/", self._to_studio)
         return app
