@@ -127,10 +127,17 @@ def build_offers(count: int, *, now: datetime, seed: int = 7) -> list[dict[str, 
 
 
 def _offer(rng: random.Random, index: int, now: datetime) -> dict[str, Any]:
+    return random_offer(
+        rng, now, name=f"Bench offer {index:05d}", short_desc=f"Synthetic offer number {index} for the benchmark tenant"
+    )
+
+
+def random_offer(rng: random.Random, now: datetime, *, name: str, short_desc: str) -> dict[str, Any]:
+    """One active, non-mandatory offer with the spread the module docstring describes (seed JSON shape)."""
     category = rng.choice(list(CATEGORIES))
     offer: dict[str, Any] = {
-        "name": f"Bench offer {index:05d}",
-        "shortDesc": f"Synthetic offer number {index} for the benchmark tenant",
+        "name": name,
+        "shortDesc": short_desc,
         "categoryId": category,
         "subCategoryId": rng.choice(CATEGORIES[category]),
         "priority": rng.choices(PRIORITIES, PRIORITY_WEIGHTS)[0],

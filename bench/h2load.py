@@ -6,6 +6,11 @@ and a body of one length-prefixed message. It sends the same body every
 time and counts HTTP 200 as success even when the gRPC status (in the
 trailers) is an error, so callers confirm success from the server's own
 counts.
+
+It drives the REST API too (`RestCall`): with `--h1` it speaks HTTP/1.1,
+since aiohttp has no h2c. There the HTTP status is the answer's status,
+so h2load's "2xx" count is the check; and `-m` would mean pipelining, so
+REST runs use one call in flight per connection (`H2loadSettings.http1`).
 """
 
 from __future__ import annotations
@@ -82,6 +87,10 @@ class H2loadSettings:
     @property
     def in_flight(self) -> int:
         return self.clients * self.streams
+
+    def http1(self) -> H2loadSettings:
+        """The same number of calls in flight over HTTP/1.1: one connection per call, no pipelining."""
+        return H2loadSettings(clients=self.in_flight, streams=1, threads=self.threads)
 
     @classmethod
     def paced(cls, rps_total: float, streams: int = 16) -> H2loadSettings:
@@ -183,10 +192,34 @@ class GrpcCall:
             headers += ["-H", f"authorization: Bearer {self.api_key}"]
         return headers
 
+    def protocol_args(self) -> list[str]:
+        return []
+
+
+@dataclass(frozen=True)
+class RestCall:
+    """One REST route with a fixed JSON body, as h2load sends it over HTTP/1.1 (`--h1`)."""
+
+    url: str
+    body_file: Path
+    api_key: str = ""
+
+    def headers(self) -> list[str]:
+        headers = ["-H", "content-type: application/json"]
+        if self.api_key:
+            headers += ["-H", f"authorization: Bearer {self.api_key}"]
+        return headers
+
+    def protocol_args(self) -> list[str]:
+        return ["--h1"]
+
+
+Call = GrpcCall | RestCall
+
 
 def run(
     executable: str,
-    call: GrpcCall,
+    call: Call,
     settings: H2loadSettings,
     *,
     requests: int,
@@ -198,7 +231,16 @@ def run(
 
     With `rps_total`, h2load paces the calls (its --rps is per client).
     """
-    command = ["taskset", "-c", LOAD_CORE, executable, *settings.args(), "-n", str(max(requests, settings.clients))]
+    command = [
+        "taskset",
+        "-c",
+        LOAD_CORE,
+        executable,
+        *call.protocol_args(),
+        *settings.args(),
+        "-n",
+        str(max(requests, settings.clients)),
+    ]
     if rps_total is not None:
         command += [f"--rps={rps_total / settings.clients:.3f}"]
     if log_file is not None:

@@ -1,10 +1,12 @@
 """The server under test: one `python -m arbiter.server` pinned to the server core, and its call counts.
 
-The server prints "arbiter listening on HOST:PORT" once serving and, on
+The server prints "arbiter listening on HOST:PORT" once serving (then, when
+the HTTP listener is on, "arbiter http listening on HOST:PORT") and, on
 SIGUSR1, one line "arbiter call counts {json}" with its answers per method
 and status code. The difference between two such lines is what a phase did,
 which is how the benchmark confirms that every call succeeded (h2load only
-sees HTTP 200).
+sees HTTP 200). Those counts are of gRPC calls only: REST calls do not pass
+the gRPC interceptor that counts them.
 """
 
 from __future__ import annotations
@@ -26,6 +28,8 @@ from grpc_health.v1 import health_pb2, health_pb2_grpc
 
 SERVER_CORE = "0"
 LISTENING = "arbiter listening on "
+HTTP_LISTENING = "arbiter http listening on "
+HTTP_OFF = "off"
 CALL_COUNTS = "arbiter call counts "
 START_TIMEOUT = 60.0
 
@@ -36,12 +40,30 @@ class ServerError(RuntimeError):
     """The server did not start, died, or did not answer SIGUSR1."""
 
 
+def http_address_arg(args: Sequence[str]) -> str | None:
+    """The value `args` give `--http-address` (`--http-address X` or `--http-address=X`; the last wins), or None."""
+    value = None
+    for i, arg in enumerate(args):
+        if arg == "--http-address" and i + 1 < len(args):
+            value = args[i + 1]
+        elif arg.startswith("--http-address="):
+            value = arg.split("=", 1)[1]
+    return value
+
+
 class BenchServer:
-    """Starts the server on core 0 with a fresh database; reads its port and call counts from stdout."""
+    """Starts the server on core 0 with a fresh database; reads its port(s) and call counts from stdout.
+
+    The HTTP listener is off unless `extra_args` give `--http-address`
+    (`127.0.0.1:0` for a free port); when it is on, `http_address` is where
+    it listens, from the server's "arbiter http listening on" line.
+    """
 
     def __init__(self, db: Path, log: Path, extra_args: Sequence[str] = ()) -> None:
         self.db = db
         self.log = log
+        http = http_address_arg(extra_args)
+        self.http_enabled = http is not None and http != HTTP_OFF
         self.command = [
             "taskset",
             "-c",
@@ -55,17 +77,29 @@ class BenchServer:
             str(db),
             "--log-level",
             "warning",
-            *(() if "--http-address" in extra_args else ("--http-address", "off")),
+            *(() if http is not None else ("--http-address", HTTP_OFF)),
             *extra_args,
         ]
         self.process: subprocess.Popen[str] | None = None
         self.port = 0
+        self.http_address = ""  # HOST:PORT of the HTTP listener once started, when it is on
         self._lines: queue.Queue[str | None] = queue.Queue()
         self._log_file: IO[str] | None = None
 
     @property
     def target(self) -> str:
         return f"127.0.0.1:{self.port}"
+
+    @property
+    def http_url(self) -> str:
+        """http://HOST:PORT of the REST API (the listener must be on)."""
+        if not self.http_address:
+            raise ServerError("the HTTP listener is off: pass --http-address HOST:PORT to BenchServer")
+        return f"http://{self.http_address}"
+
+    @property
+    def http_port(self) -> int:
+        return int(self.http_address.rsplit(":", 1)[1]) if self.http_address else 0
 
     @property
     def pid(self) -> int:
@@ -105,6 +139,9 @@ class BenchServer:
         threading.Thread(target=self._read_stdout, daemon=True).start()
         line = self._next_line(START_TIMEOUT, LISTENING)
         self.port = int(line.rsplit(":", 1)[1])
+        if self.http_enabled:
+            # Printed right after the gRPC line, once the HTTP listener is bound.
+            self.http_address = self._next_line(START_TIMEOUT, HTTP_LISTENING)[len(HTTP_LISTENING) :].strip()
         self._wait_serving()
         return self
 

@@ -10,41 +10,66 @@ client; then, on that same process:
 4. outcomes    (1,000-offer process only) bench/loadgen.py: its own ceiling
                against Health/Check, then RecordOutcome and RecordOutcomes.
 
+Two scenarios have servers of their own, with the same 1,000-offer tenant:
+
+rest       one server with the HTTP listener on: the gRPC ceiling, gRPC
+           Decide and REST Decide (h2load, --h1 for REST), then CreateOffer
+           over gRPC and REST (bench/offerload.py, unique names) in the
+           order gRPC, REST, REST, gRPC, since every create grows the
+           catalogue and creates slow down as it grows.
+http-idle  two servers, the HTTP listener on (and never called) and off:
+           ceiling and Decide on each, alternating A/B over several rounds,
+           so that drift and noise hit both.
+
 Around every phase the server's call counts (SIGUSR1) are read; the
-difference must equal the load generator's count of calls, all OK.
+difference must equal the load generator's count of calls, all OK. REST
+calls are not in those counts: they are checked by HTTP status (2xx only)
+and, for created offers, by the ids answered and the tenant's offer count.
 """
 
 from __future__ import annotations
 
 import argparse
+import contextlib
 import functools
 import itertools
 import json
+import math
 import os
 import shlex
 import shutil
+import statistics
 import subprocess
 import sys
 import tempfile
 import time
-from collections.abc import Callable, Sequence
+import urllib.error
+import urllib.request
+from collections.abc import Callable, Iterable, Sequence
 from dataclasses import dataclass
 from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
+import grpc
 from grpc_health.v1 import health_pb2
 
+from arbiter.client import Client
+from arbiter.v1 import decisions_pb2_grpc
 from bench import after_write, h2load
 from bench.catalogue import SyntheticTenant, load_tenant
 from bench.report import RESULTS_DIR, Report, Row, machine, reached, table, write
 from bench.server_process import SERVER_CORE, BenchServer, CallCounts, counts_delta, non_ok
 
-SCENARIOS = ("ceiling", "decide-1k", "decide-10k", "latency", "outcomes", "after-write")
+SCENARIOS = ("ceiling", "decide-1k", "decide-10k", "latency", "outcomes", "after-write", "rest", "http-idle")
 SMALL, LARGE = 1_000, 10_000
 REPO = Path(__file__).resolve().parent.parent
 HEALTH_PATH = "/grpc.health.v1.Health/Check"
 DECIDE_PATH = "/arbiter.v1.DecisionService/Decide"
+REST_DECIDE_PATH = "/api/v1/decide"
+HTTP_ON = ("--http-address", "127.0.0.1:0")  # the HTTP listener on a free port
+CREATE_PROTOCOLS = ("grpc", "rest")  # offerload alternates them in slices: creates slow as the catalogue grows
+IDLE_TARGET_PCT = 5.0  # the HTTP listener on but idle: gRPC Decide/empty within 5 % of the listener off
 DECIDE_1K_TARGET, DECIDE_10K_TARGET = 0.7, 0.4
 P99_TARGET_MS = 10.0
 BULK_TARGET = 50_000.0
@@ -71,6 +96,11 @@ class Plan:
     customers: int
     policies: int
     computed_fields: bool
+    create_s: float  # measured create-offer seconds per protocol in "rest"
+    create_slices: int  # ... cut into this many slices per protocol, the protocols taking turns
+    create_warmup_s: float
+    idle_rounds: int  # A/B rounds of "http-idle"
+    idle_s: float  # measured seconds of each h2load run of "http-idle"
 
     def sizes(self) -> list[int]:
         """The catalogue sizes that need a server process, small first.
@@ -87,7 +117,7 @@ class Plan:
 
     @property
     def needs_h2load(self) -> bool:
-        return bool(self.scenarios & {"ceiling", "decide-1k", "decide-10k", "latency"})
+        return bool(self.scenarios & {"ceiling", "decide-1k", "decide-10k", "latency", "rest", "http-idle"})
 
     def settings(self) -> dict[str, Any]:
         return {
@@ -111,6 +141,16 @@ class Plan:
                 "batch": self.batch,
             },
             "customers_with_history": self.customers,
+            "rest": {
+                "h2load_args": " ".join(["--h1", *self.h2.http1().args()]),
+                "create_protocols": list(CREATE_PROTOCOLS),
+                "create_s": self.create_s,
+                "create_slices": self.create_slices,
+                "create_warmup_s": self.create_warmup_s,
+                "create_in_flight": self.h2.in_flight,
+                "create_grpc_channels": self.h2.clients,
+            },
+            "http_idle": {"rounds": self.idle_rounds, "seconds": self.idle_s},
             "cores": {"server": SERVER_CORE, "load": h2load.LOAD_CORE},
         }
 
@@ -165,10 +205,10 @@ class Run:
             return "decide-1k" in scenarios or "latency" in scenarios
         return "decide-10k" in scenarios
 
-    def _load(self, server: BenchServer, size: int) -> SyntheticTenant:
+    def _load(self, server: BenchServer, size: int, name: str | None = None, *, record: bool = True) -> SyntheticTenant:
         started = time.monotonic()
         before = server.call_counts()
-        name = f"bench-n{size}"
+        name = name or f"bench-n{size}"
         tenant = load_tenant(
             server.target,
             name,
@@ -180,7 +220,7 @@ class Run:
         )
         elapsed = time.monotonic() - started
         delta = counts_delta(before, server.call_counts())
-        self._check_non_ok(f"catalogue n={size}", delta)
+        self._check_non_ok(f"catalogue {name}", delta)
         info = {
             "tenant": tenant.tenant,
             "offers": len(tenant.offer_ids),
@@ -191,9 +231,12 @@ class Run:
             "decide_body": tenant.decide_body(),
             "server_counts": delta,
         }
-        self.report.catalogues.append(info)
+        if record:  # the report lists each kind of catalogue once
+            self.report.catalogues.append(info)
+        else:
+            self.report.phases.append({"phase": f"catalogue {name}", **info})
         say(
-            f"[n={size:,}] catalogue: {size:,} offers (8 categories "
+            f"[{name}] catalogue: {size:,} offers (8 categories "
             f"{'with' if self.plan.computed_fields else 'without'} computed fields, "
             f"{self.plan.policies} contact policies) and {tenant.outcomes_recorded:,} outcomes "
             f"of {tenant.customers:,} customers in {elapsed:.1f} s"
@@ -362,14 +405,29 @@ class Run:
                 )
             )
 
-    def _throughput(self, server: BenchServer, name: str, call: h2load.GrpcCall, method: str | None) -> dict[str, Any]:
-        """A warm-up, then exactly rate × duration requests; the server's counts must match both."""
+    def _throughput(
+        self,
+        server: BenchServer,
+        name: str,
+        call: h2load.Call,
+        method: str | None,
+        *,
+        settings: h2load.H2loadSettings | None = None,
+        seconds: float | None = None,
+    ) -> dict[str, Any]:
+        """A warm-up, then exactly rate × duration requests; the server's counts must match both.
+
+        `method` None: the server does not count these calls (Health/Check,
+        REST), so h2load's HTTP status counts are the check.
+        """
         plan = self.plan
+        settings = settings or plan.h2
+        seconds = seconds or plan.throughput_s
         before = server.call_counts()
-        warm = h2load.run(self._exe(), call, plan.h2, requests=plan.warmup_requests, timeout=120)
-        requests = max(plan.h2.in_flight * 4, round(warm.req_per_s * plan.throughput_s))
+        warm = h2load.run(self._exe(), call, settings, requests=plan.warmup_requests, timeout=120)
+        requests = max(settings.in_flight * 4, round(warm.req_per_s * seconds))
         cpu = server.cpu_seconds()
-        main = h2load.run(self._exe(), call, plan.h2, requests=requests, timeout=plan.throughput_s * 4 + 60)
+        main = h2load.run(self._exe(), call, settings, requests=requests, timeout=seconds * 4 + 60)
         cpu = server.cpu_seconds() - cpu
         delta = counts_delta(before, server.call_counts())
         bad = self._verify(name, method, warm.total + main.total, delta, warm.problems + main.problems)
@@ -538,12 +596,407 @@ class Run:
         )
         return result
 
+    # -- the REST API -------------------------------------------------------------
+
+    def _server_log(self, label: str) -> Path:
+        log = RESULTS_DIR / f"{self.report.started_at:%Y-%m-%d-%H%M%S}-server-{label}.log"
+        log.parent.mkdir(parents=True, exist_ok=True)
+        return log
+
+    def _health_call(self, server: BenchServer) -> h2load.GrpcCall:
+        return h2load.GrpcCall(
+            f"http://{server.target}{HEALTH_PATH}", self._body("health", health_pb2.HealthCheckRequest())
+        )
+
+    def _decide_call(self, server: BenchServer, tenant: SyntheticTenant, name: str) -> h2load.GrpcCall:
+        return h2load.GrpcCall(
+            f"http://{server.target}{DECIDE_PATH}", self._body(name, tenant.decide_request()), tenant.api_key
+        )
+
+    def rest(self) -> None:
+        """REST Decide and create-offer beside gRPC's and the gRPC ceiling, on one server with the listener on."""
+        plan = self.plan
+        size = SMALL
+        log = self._server_log("rest")
+        with BenchServer(self.scratch / "arbiter-rest.db", log, HTTP_ON) as server:
+            say(
+                f"[rest] server pid {server.pid} on core {SERVER_CORE}, gRPC {server.target}, "
+                f"HTTP {server.http_address}"
+            )
+            tenant = self._load(server, size, name="bench-rest")
+            ceiling_phase = self._throughput(server, "rest: grpc ceiling", self._health_call(server), None)
+            ceiling: float = ceiling_phase["req_per_s"]
+            decide_phase = self._throughput(
+                server, "rest: grpc decide", self._decide_call(server, tenant, "decide-rest"), "Decide"
+            )
+            self._check_rest_decide(server, tenant)
+            body = self.scratch / "decide-rest.json"
+            body.write_text(json.dumps(tenant.decide_body()))
+            rest_call = h2load.RestCall(f"{server.http_url}{REST_DECIDE_PATH}", body, tenant.api_key)
+            rest_phase = self._throughput(server, "rest: rest decide", rest_call, None, settings=plan.h2.http1())
+            creates = self._creates(server, tenant)
+            self.report.phases.append(
+                {"phase": "server", "offers": size, "scenario": "rest", "peak_rss_mb": server.peak_rss_mb()}
+            )
+
+        def ratio(rate: float) -> float | None:
+            return rate / ceiling if ceiling else None
+
+        grpc_decide: float = decide_phase["req_per_s"]
+        rest_decide: float = rest_phase["req_per_s"]
+        grpc_create, rest_create = creates["grpc"], creates["rest"]
+        grown = (
+            f"the catalogue grew from {size:,} to {creates['offers_after']:,} offers while creating, "
+            "the protocols taking turns"
+        )
+        rows = [
+            Row(
+                scenario="REST run: ceiling, gRPC Health/Check, h2load (HTTP listener on)",
+                offers=None,
+                throughput=ceiling,
+                unit="calls/s",
+                ratio=1.0,
+                non_ok=ceiling_phase["non_ok"],
+                note=_saturation_note(ceiling_phase),
+            ),
+            Row(
+                scenario="REST run: gRPC Decide, h2load",
+                offers=size,
+                throughput=grpc_decide,
+                unit="calls/s",
+                ratio=ratio(grpc_decide),
+                non_ok=decide_phase["non_ok"],
+                note=_saturation_note(decide_phase),
+            ),
+            Row(
+                scenario=f"REST run: REST Decide (POST {REST_DECIDE_PATH}), h2load --h1",
+                offers=size,
+                throughput=rest_decide,
+                unit="calls/s",
+                ratio=ratio(rest_decide),
+                non_ok=rest_phase["non_ok"],
+                note=_join(
+                    f"{rest_decide / grpc_decide:.2f}× gRPC Decide" if grpc_decide else "",
+                    _saturation_note(rest_phase),
+                ),
+            ),
+            Row(
+                scenario="REST run: gRPC CreateOffer (unique names), bench/offerload.py",
+                offers=size,
+                throughput=grpc_create["calls_per_s"],
+                unit="calls/s",
+                ratio=ratio(grpc_create["calls_per_s"]),
+                non_ok=grpc_create["non_ok"],
+                note=_join(grown, _saturation_note(grpc_create)),
+            ),
+            Row(
+                scenario="REST run: REST create offer (POST /api/v1/actions, unique names), bench/offerload.py",
+                offers=size,
+                throughput=rest_create["calls_per_s"],
+                unit="calls/s",
+                ratio=ratio(rest_create["calls_per_s"]),
+                non_ok=rest_create["non_ok"],
+                note=_join(
+                    f"{rest_create['calls_per_s'] / grpc_create['calls_per_s']:.2f}× gRPC CreateOffer"
+                    if grpc_create["calls_per_s"]
+                    else "",
+                    _saturation_note(rest_create),
+                ),
+            ),
+        ]
+        self.report.rows.extend(rows)
+        self.report.method_notes.append(
+            f"REST run: its own server with the HTTP listener on (`--http-address 127.0.0.1:0`) and the "
+            f"{size:,}-offer tenant; REST Decide by h2load --h1 {' '.join(plan.h2.http1().args())} (the same "
+            f"{plan.h2.in_flight} calls in flight as gRPC's -c{plan.h2.clients} -m{plan.h2.streams}, one per "
+            "HTTP/1.1 connection, no pipelining), checked by h2load's 2xx count and one REST answer compared "
+            "with gRPC's; CreateOffer by bench/offerload.py (realistic active offers, each with its own name, "
+            f"{plan.h2.in_flight} calls in flight; gRPC over {plan.h2.clients} channels, REST over "
+            f"{plan.h2.in_flight} keep-alive connections), {plan.create_warmup_s:g} s warm-up + "
+            f"{plan.create_s:g} s measured per protocol in {plan.create_slices} slices each, the protocols "
+            "taking turns (gRPC, REST, REST, gRPC, …) since creates slow down as the catalogue grows; created "
+            "offers checked by status (OK / 201), distinct ids, the server's CreateOffer count (gRPC) and the "
+            "tenant's offer count before and after."
+        )
+
+    def _check_rest_decide(self, server: BenchServer, tenant: SyntheticTenant) -> None:
+        """One REST Decide and one gRPC Decide with the same body: a 200 with the same number of offers."""
+        rest_ids: list[str] = []
+        status = 0
+        request = urllib.request.Request(
+            f"{server.http_url}{REST_DECIDE_PATH}",
+            data=json.dumps(tenant.decide_body()).encode(),
+            headers={"Authorization": f"Bearer {tenant.api_key}", "Content-Type": "application/json"},
+            method="POST",
+        )
+        try:
+            with urllib.request.urlopen(request, timeout=10) as answer:
+                status = answer.status
+                rest_ids = [offer["offerId"] for offer in json.load(answer).get("offers", [])]
+        except urllib.error.HTTPError as exc:
+            status = exc.code
+        with grpc.insecure_channel(server.target) as channel:
+            stub = decisions_pb2_grpc.DecisionServiceStub(channel)
+            answer = stub.Decide(
+                tenant.decide_request(), metadata=(("authorization", f"Bearer {tenant.api_key}"),), timeout=10
+            )
+        grpc_ids = [offer.offer_id for offer in answer.offers]
+        self.report.phases.append(
+            {"phase": "rest: decide answers", "rest_status": status, "rest_offers": rest_ids, "grpc_offers": grpc_ids}
+        )
+        if status != 200 or not rest_ids or len(rest_ids) != len(grpc_ids):
+            problem = (
+                f"rest decide: one REST Decide answered HTTP {status} with {len(rest_ids)} offers, "
+                f"gRPC with {len(grpc_ids)}"
+            )
+            self.report.failures.append(problem)
+            say(f"!!! {problem}")
+
+    def _creates(self, server: BenchServer, tenant: SyntheticTenant) -> dict[str, Any]:
+        """CreateOffer over gRPC and REST, taking turns in slices (bench/offerload.py); every create checked."""
+        plan = self.plan
+        command = [
+            "taskset",
+            "-c",
+            h2load.LOAD_CORE,
+            sys.executable,
+            "-m",
+            "bench.offerload",
+            "--grpc-target",
+            server.target,
+            "--http-target",
+            server.http_address,
+            "--protocols",
+            ",".join(CREATE_PROTOCOLS),
+            "--api-key",
+            tenant.api_key,
+            "--duration",
+            f"{plan.create_s:g}",
+            "--slices",
+            str(plan.create_slices),
+            "--warmup",
+            f"{plan.create_warmup_s:g}",
+            "--concurrency",
+            str(plan.h2.in_flight),
+            "--channels",
+            str(plan.h2.clients),
+            # Names are unique per tenant: unique per run (and per protocol, which offerload adds).
+            "--name-prefix",
+            f"bench-{self.run_id}",
+            "--server-pid",
+            str(server.pid),
+        ]
+        name = "rest: create offers"
+        offers_before = _offer_count(server, tenant)
+        before = server.call_counts()
+        timeout = (plan.create_warmup_s + plan.create_s) * len(CREATE_PROTOCOLS) + 180
+        done = subprocess.run(command, cwd=REPO, capture_output=True, text=True, timeout=timeout, check=False)
+        delta = counts_delta(before, server.call_counts())
+        offers_after = _offer_count(server, tenant)
+        if not done.stdout.strip():
+            raise RuntimeError(f"{name} printed nothing (exit {done.returncode}):\n{done.stderr[-3000:]}")
+        output: dict[str, Any] = json.loads(done.stdout.strip().splitlines()[-1])
+        server_bad = self._check_non_ok(name, delta)
+        results: dict[str, Any] = output["protocols"]
+        for protocol, result in results.items():
+            label = f"{name} over {protocol}"
+            client_bad = result["non_ok"]
+            if client_bad:
+                self.report.failures.append(
+                    f"{label}: answers other than {result['ok_code']}: {json.dumps(result['codes'])}"
+                )
+                say(f"!!! {label}: NON-OK ANSWERS {json.dumps(result['codes'])}")
+            succeeded = result["calls"] - client_bad
+            missing_ids = abs(succeeded - result["created_ids"])
+            if missing_ids:
+                self.report.failures.append(
+                    f"{label}: {succeeded:,} successful creates but {result['created_ids']:,} distinct ids"
+                )
+            missed = 0
+            if protocol == "grpc":
+                ok = delta.get("CreateOffer", {}).get("OK", 0)
+                missed = abs(result["calls"] - ok)
+                if missed:
+                    self.report.failures.append(
+                        f"{label}: the generator made {result['calls']:,} calls, the server answered {ok:,} OK"
+                    )
+            result["non_ok"] = max(client_bad, server_bad, missed) + missing_ids
+            say(
+                f"[{label}] {result['calls_per_s']:,.0f} calls/s over {len(result['slice_rates'])} slices "
+                f"(slices {', '.join(f'{r:,.0f}' for r in result['slice_rates'])}; p50 {result['p50_ms']:.1f} ms, "
+                f"server CPU {result['server_cpu_util'] or 0:.0%}, generator CPU {result['client_cpu_util']:.0%}, "
+                f"non-OK {result['non_ok']})"
+            )
+        sent = sum(result["calls"] for result in results.values())
+        if offers_after - offers_before != sent:
+            problem = (
+                f"{name}: {sent:,} create calls, but the tenant's offers went from {offers_before:,} to "
+                f"{offers_after:,}"
+            )
+            self.report.failures.append(problem)
+            say(f"!!! {problem}")
+        self.report.phases.append(
+            {
+                "phase": name,
+                "command": shlex.join(command),
+                "offers_before": offers_before,
+                "offers_after": offers_after,
+                "server_counts": delta,
+                **output,
+            }
+        )
+        return {**results, "offers_after": offers_after}
+
+    # -- the HTTP listener idle ------------------------------------------------------
+
+    def http_idle(self) -> None:
+        """gRPC Decide/empty with the HTTP listener on but idle vs off: two servers, alternating A/B rounds."""
+        plan = self.plan
+        size = SMALL
+        rounds: dict[str, list[tuple[float, float]]] = {"on": [], "off": []}
+        bad = {"on": 0, "off": 0}
+        for number in range(plan.idle_rounds):
+            # A fresh pair every round: two processes of the same build differ by a few percent on
+            # their own (hash seeds, memory layout), so the rounds sample that too.
+            with contextlib.ExitStack() as stack:
+                servers: dict[str, tuple[BenchServer, SyntheticTenant]] = {}
+                for label, args in (("on", HTTP_ON), ("off", ())):
+                    tag = f"idle-{label}-{number + 1}"
+                    server = BenchServer(self.scratch / f"arbiter-{tag}.db", self._server_log(tag), args)
+                    stack.enter_context(server)
+                    say(f"[http-idle {label} round {number + 1}] server pid {server.pid} on core {SERVER_CORE}")
+                    servers[label] = (server, self._load(server, size, name=f"bench-{tag}", record=number == 0))
+                self._check_listener(servers["on"][0])
+                for label in ab_order(number, ("on", "off")):
+                    server, tenant = servers[label]
+                    tag = f"http-idle {label} round {number + 1}"
+                    ceiling = self._throughput(
+                        server, f"{tag}: ceiling", self._health_call(server), None, seconds=plan.idle_s
+                    )
+                    decide = self._throughput(
+                        server,
+                        f"{tag}: decide",
+                        self._decide_call(server, tenant, f"decide-idle-{label}"),
+                        "Decide",
+                        seconds=plan.idle_s,
+                    )
+                    bad[label] += ceiling["non_ok"] + decide["non_ok"]
+                    rounds[label].append((ceiling["req_per_s"], decide["req_per_s"]))
+        on, off = idle_summary(rounds["on"]), idle_summary(rounds["off"])
+        diff = percent_difference(on["ratio"], off["ratio"])
+        self.report.phases.append(
+            {"phase": "http-idle summary", "on": on, "off": off, "ratio_difference_pct": diff, "non_ok": bad}
+        )
+        say(
+            f"[http-idle] Decide/empty: listener off {off['ratio']:.3f}, on (idle) {on['ratio']:.3f}: "
+            f"{diff:+.1f} % (ceiling {percent_difference(on['ceiling'], off['ceiling']):+.1f} %, Decide "
+            f"{percent_difference(on['decide'], off['decide']):+.1f} %)"
+        )
+        n = plan.idle_rounds
+        for key, label, summary in (("off", "off", off), ("on", "on and idle", on)):
+            spread = ", ".join(f"{r:.3f}" for r in summary["ratios"])
+            self.report.rows += [
+                Row(
+                    scenario=f"HTTP listener {label}: ceiling, gRPC Health/Check, h2load (median of {n} rounds)",
+                    offers=None,
+                    throughput=summary["ceiling"],
+                    unit="calls/s",
+                    ratio=1.0,
+                    non_ok=bad[key],
+                ),
+                Row(
+                    scenario=f"HTTP listener {label}: gRPC Decide, h2load (median of {n} rounds)",
+                    offers=size,
+                    throughput=summary["decide"],
+                    unit="calls/s",
+                    ratio=summary["ratio"],
+                    non_ok=bad[key],
+                    note=f"Decide/empty per round {spread}",
+                ),
+            ]
+        self.report.rows.append(
+            Row(
+                scenario=f"gRPC Decide/empty, HTTP listener on and idle vs off: {diff:+.1f} %",
+                offers=size,
+                throughput=None,
+                unit="",
+                non_ok=sum(bad.values()),
+                target=f"within ±{IDLE_TARGET_PCT:g} %",
+                met=abs(diff) <= IDLE_TARGET_PCT and not any(bad.values()),
+                measured=f"{diff:+.1f} %",
+                note=(
+                    f"listener on vs off: ceiling {percent_difference(on['ceiling'], off['ceiling']):+.1f} %, "
+                    f"Decide {percent_difference(on['decide'], off['decide']):+.1f} %"
+                ),
+            )
+        )
+        self.report.method_notes.append(
+            f"HTTP listener idle: {n} rounds, each on a fresh pair of servers with the {size:,}-offer tenant, "
+            "one with `--http-address 127.0.0.1:0` (answering one GET of /api/v1/openapi.json before, nothing "
+            "during the runs), one with `--http-address off`; per round ceiling then Decide (h2load, the "
+            f"throughput settings, {plan.idle_s:g} s each) on each server, the order alternating (on, off / "
+            "off, on); each side's ratio is the median of its per-round Decide/ceiling ratios (the JSON has "
+            "every round and the means)."
+        )
+
+    def _check_listener(self, server: BenchServer) -> None:
+        """The HTTP listener is really there: one GET that does not reach the core's loop."""
+        try:
+            with urllib.request.urlopen(f"{server.http_url}/api/v1/openapi.json", timeout=10) as answer:
+                status = answer.status
+        except urllib.error.HTTPError as exc:
+            status = exc.code
+        if status != 200:
+            raise RuntimeError(f"the idle HTTP listener at {server.http_address} answered {status}")
+
 
 def _interarrival(log_file: Path) -> dict[str, float]:
     """Percentiles of the gaps between request starts: evidence of how evenly h2load paced the calls."""
     starts = sorted(int(line.split("\t", 1)[0]) for line in log_file.read_text().splitlines() if line)
     gaps = [float(b - a) for a, b in itertools.pairwise(starts)]
     return {f"p{p}": h2load.percentile(gaps, p) for p in (10, 50, 90)}
+
+
+def _offer_count(server: BenchServer, tenant: SyntheticTenant) -> int:
+    """Every offer of the tenant, by listing them over gRPC."""
+    with Client(server.target, api_key=tenant.api_key, timeout=60) as client:
+        return sum(1 for _ in client.iter_offers(page_size=1_000))
+
+
+def ab_order(number: int, pair: tuple[str, str]) -> tuple[str, str]:
+    """A then B in even rounds, B then A in odd ones: a drift over the run weighs on both sides alike."""
+    return pair if number % 2 == 0 else (pair[1], pair[0])
+
+
+def idle_summary(rounds: Sequence[tuple[float, float]]) -> dict[str, Any]:
+    """Of (ceiling, Decide) pairs: the medians of the ceilings, of the Decide rates and of the per-round ratios.
+
+    Medians, because one server process can be several percent slower than
+    its twin for no reason of ours, and a mean of a few rounds follows it.
+    """
+    ratios = [decide / ceiling if ceiling else 0.0 for ceiling, decide in rounds]
+    return {
+        "ceiling": statistics.median(c for c, _ in rounds) if rounds else 0.0,
+        "decide": statistics.median(d for _, d in rounds) if rounds else 0.0,
+        "ratio": statistics.median(ratios) if ratios else 0.0,
+        "ratio_mean": _mean(ratios),
+        "ratios": ratios,
+        "rounds": [list(r) for r in rounds],
+    }
+
+
+def percent_difference(value: float, reference: float) -> float:
+    """How far `value` is from `reference`, in percent of the reference (negative: below it)."""
+    return (value / reference - 1.0) * 100.0 if reference else math.nan
+
+
+def _mean(values: Iterable[float]) -> float:
+    items = list(values)
+    return sum(items) / len(items) if items else 0.0
+
+
+def _join(*notes: str) -> str:
+    return "; ".join(note for note in notes if note)
 
 
 def _saturation_note(phase: dict[str, Any]) -> str:
@@ -565,7 +1018,10 @@ def say(message: str) -> None:
 def _parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(
         prog="bench/run.py",
-        description="Arbiter's benchmark: empty-RPC ceiling, Decide throughput and latency, outcome throughput.",
+        description=(
+            "Arbiter's benchmark: empty-RPC ceiling, Decide throughput and latency, outcome throughput, "
+            "the REST API beside gRPC, and the cost of an idle HTTP listener."
+        ),
     )
     parser.add_argument(
         "--scenarios",
@@ -614,6 +1070,11 @@ def make_plan(args: argparse.Namespace) -> Plan:
         customers=1_000 if quick else 5_000,
         policies=args.policies,
         computed_fields=not args.no_computed_fields,
+        create_s=duration,
+        create_slices=3 if quick else 5,
+        create_warmup_s=0.5 if quick else 1.0,
+        idle_rounds=2 if quick else 4,
+        idle_s=duration / 2,
     )
 
 
@@ -643,6 +1104,10 @@ def main(argv: Sequence[str] | None = None) -> int:
         run = Run(plan, report, scratch, h2load_exe)
         for size in plan.sizes():
             _guard(report, f"n={size}", functools.partial(run.catalogue, size))
+        if "rest" in plan.scenarios:
+            _guard(report, "rest", run.rest)
+        if "http-idle" in plan.scenarios:
+            _guard(report, "http-idle", run.http_idle)
     finally:
         if args.keep_temp:
             say(f"scratch files kept in {scratch}")
