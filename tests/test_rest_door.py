@@ -108,3 +108,16 @@ def test_an_unexpected_exception_is_500_with_a_request_id_and_no_internals(caplo
         {"@type": "type.googleapis.com/google.rpc.RequestInfo", "requestId": request_id}
     ]
     assert any(request_id in record.getMessage() for record in caplog.records)
+
+
+def test_a_failure_translating_the_request_is_a_500_in_the_error_shape(monkeypatch: pytest.MonkeyPatch) -> None:
+    def broken(*args: Any) -> Any:
+        raise RuntimeError("translation bug")
+
+    monkeypatch.setattr("arbiter.server.transport.http.server.build_request", broken)
+
+    status, headers, body = _serve(KeyError("never reached"))
+
+    assert status == 500 and body["error"]["status"] == "INTERNAL"
+    assert headers["x-request-id"] in body["error"]["message"]
+    assert "translation bug" not in json.dumps(body)

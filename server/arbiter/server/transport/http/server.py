@@ -208,11 +208,11 @@ class RestApi:
                     return exc.response
             route = next((r for r in routes if r.fits is None or r.fits(body)), routes[-1])
             rest = RestRequest(dict(request.match_info), tuple(request.query.items()), request.headers, body)
-            if problems:
-                message, violations = route.request(), problems
-            else:
-                message, violations = build_request(route, rest)
             try:
+                if problems:
+                    message, violations = route.request(), problems
+                else:
+                    message, violations = build_request(route, rest)
                 response = await self._on_core(
                     self._serve(route, _credentials(request), message, violations, rest.path_params)
                 )
