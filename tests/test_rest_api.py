@@ -558,3 +558,17 @@ def test_an_empty_query_value_means_not_given(rest: RestClient) -> None:
 
     assert answer.status == 200, answer.body
     assert [o["id"] for o in answer.body["data"]] == [offer["id"]]
+
+
+def test_put_accepts_the_seeds_create_body_as_it_is(seeded: RestClient) -> None:
+    offer = seeded.post(ACTIONS, seed_body()).body
+    body = seed_body()
+    body["shortDesc"] = "the same body, one key changed"
+
+    answer = seeded.put(f"{ACTIONS}/{offer['id']}", body)
+
+    assert answer.status == 200, answer.body
+    assert answer.body["shortDesc"] == "the same body, one key changed"
+    assert {k: v for k, v in answer.body.items() if k not in ("shortDesc", "updatedAt")} == {
+        k: v for k, v in offer.items() if k not in ("shortDesc", "updatedAt")
+    }
