@@ -12,6 +12,7 @@ from collections.abc import Sequence
 
 from .application import build_application
 from .config import Config, ConfigError, is_loopback, load_config, split_address
+from .logs import configure_logging
 from .transport.grpc.interceptor import CALL_COUNTS
 
 log = logging.getLogger("arbiter.server")
@@ -47,6 +48,9 @@ async def serve(config: Config) -> None:
     if app.http_port is not None:
         http_host, _ = split_address(config.http_address)
         print(f"arbiter http listening on {http_host}:{app.http_port}", flush=True)
+    if app.metrics_port is not None:
+        metrics_host, _ = split_address(config.metrics_address)
+        print(f"arbiter metrics listening on {metrics_host}:{app.metrics_port}", flush=True)
     log.info("serving on %s:%d (database %s)", host, app.port, config.db)
     await stop.wait()
     log.info("shutting down: health NOT_SERVING, draining calls")
@@ -73,11 +77,7 @@ def main(argv: Sequence[str] | None = None) -> int:
     except ConfigError as exc:
         print(f"arbiter: {exc}", file=sys.stderr)
         return 2
-    logging.basicConfig(
-        level=config.log_level.upper(),
-        format="%(asctime)s %(levelname)s %(name)s: %(message)s",
-        stream=sys.stderr,
-    )
+    configure_logging(config.log_level, config.log_format)
     try:
         asyncio.run(serve(config))
     except ConfigError as exc:

@@ -9,12 +9,23 @@ from dataclasses import dataclass
 
 from .app.auth import RateLimiter
 from .app.core import Core
-from .config import Config, ConfigError, check_servable, http_enabled, split_address
+from .app.ports import NO_TELEMETRY
+from .config import (
+    Config,
+    ConfigError,
+    check_servable,
+    http_enabled,
+    metrics_enabled,
+    metrics_listener,
+    split_address,
+)
 from .domain.timekeeping import Clock, SystemClock
 from .storage.sqlite.backend import open_sqlite
 from .storage.sqlite.lock import DatabaseInUse
+from .transport.access_log import AccessLog
 from .transport.grpc.server import GrpcFrontDoor, TlsFiles, build_grpc_server, make_servicers
-from .transport.http.server import HttpFrontDoor, HttpTls
+from .transport.http.server import HttpFrontDoor, HttpTls, metrics_front_door, rest_front_door
+from .transport.metrics import Metrics
 
 log = logging.getLogger("arbiter.server")
 
@@ -28,6 +39,8 @@ class Application:
     grpc: GrpcFrontDoor
     rebuilds: ThreadPoolExecutor
     http: HttpFrontDoor | None = None
+    metrics_http: HttpFrontDoor | None = None  # /metrics on a listener of its own
+    metrics: Metrics | None = None
     demo_key: str | None = None
 
     @property
@@ -39,13 +52,23 @@ class Application:
         """The REST listener's bound port (None when it is off)."""
         return self.http.port if self.http is not None else None
 
+    @property
+    def metrics_port(self) -> int | None:
+        """The port of the listener of its own that serves /metrics (None when it has none)."""
+        return self.metrics_http.port if self.metrics_http is not None else None
+
+    def _listeners(self) -> list[tuple[str, str, HttpFrontDoor]]:
+        doors = [("--http-address", self.config.http_address, self.http)]
+        doors.append(("--metrics-address", self.config.metrics_address, self.metrics_http))
+        return [(flag, address, door) for flag, address, door in doors if door is not None]
+
     async def start(self) -> None:
         await self.grpc.start()
-        if self.http is not None:
+        for flag, address, door in self._listeners():
             try:
-                await self.http.start()
+                await door.start()
             except OSError as exc:
-                raise ConfigError(_cannot_listen("--http-address", self.config.http_address, exc)) from None
+                raise ConfigError(_cannot_listen(flag, address, exc)) from None
         if self.config.demo:
             from .demo import load_demo
 
@@ -56,7 +79,7 @@ class Application:
     async def stop(self, grace: float | None = None) -> None:
         """NOT_SERVING first, so load balancers move away, then drain calls on both doors, then the writer."""
         grace = self.config.grace_seconds if grace is None else grace
-        await asyncio.gather(self.grpc.stop(grace), *([self.http.stop()] if self.http is not None else []))
+        await asyncio.gather(self.grpc.stop(grace), *(door.stop() for _, _, door in self._listeners()))
         await self.core.close()
         self.rebuilds.shutdown(wait=True)
 
@@ -81,14 +104,26 @@ async def build_application(config: Config, clock: Clock | None = None) -> Appli
     """Open the database, load every tenant's view and bind the port (not yet serving)."""
     check_servable(config)
     clock = clock or SystemClock()
+    metrics = Metrics() if metrics_enabled(config) else None
+    access = AccessLog() if config.log_format == "json" else None
+    telemetry = metrics or NO_TELEMETRY
     try:
-        stores = open_sqlite(config.db, config.durability, clock, config.customer_cache_size)
+        stores = open_sqlite(config.db, config.durability, clock, config.customer_cache_size, telemetry)
     except DatabaseInUse as exc:
         raise ConfigError(str(exc)) from None
     rebuilds = ThreadPoolExecutor(max_workers=1, thread_name_prefix="arbiter-views")
     try:
         limiter = RateLimiter(config.rate_limit, config.rate_burst or config.rate_limit) if config.rate_limit else None
-        core = Core.start(stores, clock, authenticate=not config.insecure_no_auth, limiter=limiter, rebuilds=rebuilds)
+        core = Core.start(
+            stores,
+            clock,
+            authenticate=not config.insecure_no_auth,
+            limiter=limiter,
+            rebuilds=rebuilds,
+            telemetry=telemetry,
+        )
+        if metrics is not None:
+            metrics.count_offers(core.views.offers_by_status)
         try:
             door = await build_grpc_server(
                 core,
@@ -96,6 +131,8 @@ async def build_application(config: Config, clock: Clock | None = None) -> Appli
                 max_message_bytes=config.max_message_bytes,
                 max_concurrent_rpcs=config.max_concurrent_rpcs,
                 tls=_tls(config),
+                metrics=metrics,
+                access=access,
             )
         except RuntimeError as exc:  # grpc's "Failed to bind to address"
             raise ConfigError(_cannot_listen("--address", config.address, exc)) from None
@@ -103,17 +140,24 @@ async def build_application(config: Config, clock: Clock | None = None) -> Appli
         await stores.close()
         rebuilds.shutdown()
         raise
-    http = None
+    tls = HttpTls(config.tls_cert, config.tls_key, config.tls_client_ca) if config.tls_cert and config.tls_key else None
+    http = metrics_http = None
     if http_enabled(config):
         host, port = split_address(config.http_address)
-        tls = (
-            HttpTls(config.tls_cert, config.tls_key, config.tls_client_ca)
-            if config.tls_cert and config.tls_key
-            else None
+        http = rest_front_door(
+            make_servicers(core),
+            core.auth,
+            host=host,
+            port=port,
+            tls=tls,
+            max_body_bytes=config.max_message_bytes,
+            metrics=metrics,
+            serve_metrics=not metrics_listener(config),
+            access=access,
         )
-        http = HttpFrontDoor(
-            make_servicers(core), core.auth, host=host, port=port, max_body_bytes=config.max_message_bytes, tls=tls
-        )
+    if metrics is not None and metrics_listener(config):
+        host, port = split_address(config.metrics_address)
+        metrics_http = metrics_front_door(metrics, host=host, port=port, tls=tls)
     offers = sum(len(core.views.current(t).offers) for t in core.views.tenants())
     log.info("loaded %d offers from %s", offers, config.db)
-    return Application(config, core, door, rebuilds, http)
+    return Application(config, core, door, rebuilds, http, metrics_http, metrics)

@@ -13,6 +13,7 @@ from .storage.sqlite.database import Durability
 
 DEFAULT_DB = "arbiter.db"
 LOG_LEVELS = ("debug", "info", "warning", "error")
+LOG_FORMATS = ("text", "json")
 
 
 class ConfigError(ValueError):
@@ -25,8 +26,10 @@ class Config:
 
     address: str = "127.0.0.1:50051"
     http_address: str = "127.0.0.1:8080"  # "off": no REST API and no Studio
+    metrics_address: str = ""  # "": /metrics on the HTTP listener; "off": no metrics; else a listener of its own
     db: Path = Path(DEFAULT_DB)
     log_level: str = "info"
+    log_format: str = "text"  # or "json": one object a line, with an access line per call
     durability: Durability = Durability.PROCESS
     demo: bool = False
     grace_seconds: float = 5.0
@@ -63,6 +66,15 @@ HTTP_OFF = "off"
 
 def http_enabled(config: Config) -> bool:
     return config.http_address != HTTP_OFF
+
+
+def metrics_enabled(config: Config) -> bool:
+    return config.metrics_address != HTTP_OFF
+
+
+def metrics_listener(config: Config) -> bool:
+    """Whether /metrics has a listener of its own (else it is on the HTTP listener, if any)."""
+    return metrics_enabled(config) and config.metrics_address != ""
 
 
 def check_servable(config: Config) -> None:
@@ -128,8 +140,22 @@ def _parser(env: Mapping[str, str]) -> argparse.ArgumentParser:
         str,
         "host:port of the REST API and Studio; port 0 picks a free port; off disables them",
     )
+    option(
+        "--metrics-address",
+        "metrics_address",
+        str,
+        "host:port of a listener of its own for GET /metrics; empty: /metrics on the HTTP listener; "
+        "off: no metrics at all",
+    )
     option("--db", "db", Path, "SQLite database file")
     option("--log-level", "log_level", str, "how much to log", choices=LOG_LEVELS)
+    option(
+        "--log-format",
+        "log_format",
+        str,
+        "text lines, or json: one JSON object a line, with an access line per call",
+        choices=LOG_FORMATS,
+    )
     option(
         "--durability",
         "durability",
@@ -182,6 +208,8 @@ def load_config(argv: Sequence[str] | None = None, env: Mapping[str, str] | None
     for name, kind in (("db", Path), ("tls_cert", Path), ("tls_key", Path), ("tls_client_ca", Path)):
         if isinstance(values[name], str):
             values[name] = kind(values[name])
+    if values["log_format"] not in LOG_FORMATS:
+        raise ConfigError(f"log format {values['log_format']!r} is not one of {', '.join(LOG_FORMATS)}")
     if values["log_level"] not in LOG_LEVELS:
         raise ConfigError(f"log level {values['log_level']!r} is not one of {', '.join(LOG_LEVELS)}")
     if not isinstance(values["durability"], Durability):
@@ -202,4 +230,6 @@ def load_config(argv: Sequence[str] | None = None, env: Mapping[str, str] | None
     split_address(config.address)
     if http_enabled(config):
         split_address(config.http_address)
+    if metrics_listener(config):
+        split_address(config.metrics_address)
     return config

@@ -13,7 +13,7 @@ from .keys import KeyUseCases
 from .offers import OfferUseCases
 from .outcomes import OutcomeRecorder, OutcomeUseCases
 from .policies import PolicyUseCases
-from .ports import Stores
+from .ports import NO_TELEMETRY, Stores, Telemetry
 from .tenants import TenantUseCases
 from .views import TenantViews
 
@@ -42,12 +42,13 @@ class Core:
         authenticate: bool = True,
         limiter: RateLimiter | None = None,
         rebuilds: Executor | None = None,
+        telemetry: Telemetry = NO_TELEMETRY,
     ) -> Core:
         """Load every tenant's view from the stores (before serving). `rebuilds` runs view rebuilds
         off the event loop; `authenticate` False accepts any caller (the tenant they name, as admin)."""
-        views = TenantViews(stores.counters, rebuilds)
+        views = TenantViews(stores.counters, rebuilds, telemetry)
         views.load(stores.catalog.load())
-        recorder = OutcomeRecorder(stores.outcomes, stores.counters, stores.histories)
+        recorder = OutcomeRecorder(stores.outcomes, stores.counters, stores.histories, telemetry)
         return cls(
             stores=stores,
             views=views,
@@ -57,7 +58,7 @@ class Core:
             policies=PolicyUseCases(stores.catalog, views, clock),
             tenants=TenantUseCases(stores.catalog, views, clock),
             keys=KeyUseCases(stores.keys, clock),
-            decisions=DecisionUseCases(views, stores.counters, stores.histories, recorder, clock),
+            decisions=DecisionUseCases(views, stores.counters, stores.histories, recorder, clock, telemetry),
             outcomes=OutcomeUseCases(views, recorder, clock),
         )
 

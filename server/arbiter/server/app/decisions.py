@@ -9,6 +9,7 @@ concurrent decisions cannot both pass a cap.
 
 from __future__ import annotations
 
+import time
 from dataclasses import dataclass, replace
 from datetime import date
 
@@ -29,7 +30,7 @@ from ..domain.offers import Offer
 from ..domain.outcomes import SERVER_TIME, OutcomeInput, OutcomeType, adaptive_estimate
 from ..domain.timekeeping import Clock
 from .outcomes import OutcomeRecorder, prepare
-from .ports import CustomerHistories, LiveCounters, OfferCounts, PreparedOutcome, Reservation
+from .ports import NO_TELEMETRY, CustomerHistories, LiveCounters, OfferCounts, PreparedOutcome, Reservation, Telemetry
 from .views import TenantView, TenantViews
 
 
@@ -93,12 +94,14 @@ class DecisionUseCases:
         histories: CustomerHistories,
         recorder: OutcomeRecorder,
         clock: Clock,
+        telemetry: Telemetry = NO_TELEMETRY,
     ) -> None:
         self._views = views
         self._counters = counters
         self._histories = histories
         self._recorder = recorder
         self._clock = clock
+        self._telemetry = telemetry
 
     async def decide(self, principal: Principal, decoded: Decoded[DecisionRequest]) -> Decision:
         require(principal, Permission.DECIDE)
@@ -111,6 +114,8 @@ class DecisionUseCases:
         )
         tenant = principal.tenant
         decision_id = new_id(DECISION_PREFIX)
+        # Stage times are real durations (perf_counter), not the business clock.
+        started = time.perf_counter()
         history: CustomerHistory | None = None
         history_loaded = False
         while True:
@@ -130,9 +135,16 @@ class DecisionUseCases:
             counts = self._counters.read(tenant, snapshot, day, spend=snapshot.any_daily_budget)
             if counts is not None:
                 break
+        loaded = time.perf_counter()
         result = decide(snapshot, counts, counts.spend_today, request, history)
+        decided = time.perf_counter()
+        telemetry = self._telemetry
+        telemetry.decide_stage("load", loaded - started)
+        telemetry.decide_stage("funnel", decided - loaded)
         if request.record_impressions and not request.dry_run and result.offers:
             result = await self._record_impressions(tenant, view, day, decision_id, request, result)
+            telemetry.decide_stage("record", time.perf_counter() - decided)
+        telemetry.decision(len(result.offers), result.dropped)
         return Decision(decision_id, request.decision_us, result)
 
     async def _record_impressions(

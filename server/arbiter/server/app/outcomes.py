@@ -12,7 +12,7 @@ from ..domain.offers import Offer
 from ..domain.outcomes import MAX_BULK_OUTCOMES, SERVER_TIME, OutcomeInput, OutcomeRecord, validate_outcome
 from ..domain.resources import Kind, not_found
 from ..domain.timekeeping import Clock
-from .ports import AppendResult, CustomerHistories, LiveCounters, OutcomeLog, PreparedOutcome
+from .ports import NO_TELEMETRY, AppendResult, CustomerHistories, LiveCounters, OutcomeLog, PreparedOutcome, Telemetry
 from .views import TenantView, TenantViews
 
 
@@ -32,10 +32,17 @@ def prepare(outcome: OutcomeInput, offer: Offer, day: int, *, reserved: bool = F
 class OutcomeRecorder:
     """Writes prepared outcomes and applies their effects to counters and histories as they commit."""
 
-    def __init__(self, log: OutcomeLog, counters: LiveCounters, histories: CustomerHistories) -> None:
+    def __init__(
+        self,
+        log: OutcomeLog,
+        counters: LiveCounters,
+        histories: CustomerHistories,
+        telemetry: Telemetry = NO_TELEMETRY,
+    ) -> None:
         self._log = log
         self._counters = counters
         self._histories = histories
+        self._telemetry = telemetry
 
     def append(
         self, tenant: str, items: Sequence[PreparedOutcome], on_failure: Callable[[], None] | None = None
@@ -45,6 +52,7 @@ class OutcomeRecorder:
     def _apply(self, tenant: str, result: AppendResult) -> None:
         """Runs on the loop, in commit order: counters and histories move with the durable record."""
         self._counters.apply(tenant, result.effects)
+        self._telemetry.outcomes_recorded([e.outcome.type for e in result.effects if e.seq is not None])
         for effect in result.effects:
             if effect.seq is None:  # a duplicate changes nothing
                 continue

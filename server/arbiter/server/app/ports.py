@@ -11,7 +11,7 @@ thread), so `work` must be plain computation over the transaction it is given.
 
 from __future__ import annotations
 
-from collections.abc import Awaitable, Callable, Sequence
+from collections.abc import Awaitable, Callable, Mapping, Sequence
 from dataclasses import dataclass, field
 from datetime import datetime
 from typing import Protocol, TypeVar
@@ -21,6 +21,7 @@ from ..domain.arrays import FloatArray, IntArray
 from ..domain.catalog import Category, CategoryStatus, SubCategory
 from ..domain.catalog_snapshot import CatalogSnapshot
 from ..domain.customer_history import CustomerHistory, HistoryEvent
+from ..domain.decisions import DropReason
 from ..domain.offers import Offer, OfferStatus
 from ..domain.outcomes import OutcomeInput, OutcomeRecord, OutcomeType
 from ..domain.pagination import PageCursor
@@ -263,3 +264,62 @@ class Stores:
     counters: LiveCounters
     histories: CustomerHistories
     close: Callable[[], Awaitable[None]]
+
+
+# -- telemetry: what the core reports as it works -----------------------------------
+
+
+class Telemetry(Protocol):
+    """Measurements the core and the stores report (Prometheus metrics implement it in transport/).
+
+    Called from the event loop, except `writer_batch`, which the SQLite writer calls on its thread.
+    """
+
+    def decision(self, offers_returned: int, dropped: Mapping[DropReason, int]) -> None:
+        """One Decide answered: how many offers it returned and how many each step dropped."""
+        ...
+
+    def decide_stage(self, stage: str, seconds: float) -> None:
+        """Time one stage of a Decide took (load, funnel, record)."""
+        ...
+
+    def outcomes_recorded(self, types: Sequence[OutcomeType]) -> None:
+        """Outcomes durably recorded (duplicates not included)."""
+        ...
+
+    def writer_batch(self, size: int, commit_seconds: float) -> None:
+        """The writer committed a batch of `size` jobs."""
+        ...
+
+    def catalog_rebuild(self, seconds: float) -> None:
+        """A tenant's view was rebuilt (or patched) and published."""
+        ...
+
+    def customer_cache(self, hit: bool) -> None:
+        """A customer history was asked for: in memory (or known to be empty), or loaded."""
+        ...
+
+
+class NoTelemetry:
+    """Telemetry that measures nothing (metrics off, unit tests)."""
+
+    def decision(self, offers_returned: int, dropped: Mapping[DropReason, int]) -> None:
+        pass
+
+    def decide_stage(self, stage: str, seconds: float) -> None:
+        pass
+
+    def outcomes_recorded(self, types: Sequence[OutcomeType]) -> None:
+        pass
+
+    def writer_batch(self, size: int, commit_seconds: float) -> None:
+        pass
+
+    def catalog_rebuild(self, seconds: float) -> None:
+        pass
+
+    def customer_cache(self, hit: bool) -> None:
+        pass
+
+
+NO_TELEMETRY: Telemetry = NoTelemetry()

@@ -17,6 +17,7 @@ from __future__ import annotations
 import asyncio
 import itertools
 import logging
+import time
 from collections.abc import Callable, Mapping
 from concurrent.futures import Executor
 from dataclasses import dataclass, field
@@ -27,12 +28,12 @@ from zoneinfo import ZoneInfo
 from ..domain.catalog import Category, CategoryStatus, SubCategory, compile_category
 from ..domain.catalog_snapshot import CatalogSnapshot, OfferRows
 from ..domain.formulas import ComputedFields
-from ..domain.offers import Offer
+from ..domain.offers import Offer, OfferStatus
 from ..domain.policies import ContactPolicy
 from ..domain.resources import Kind, not_found
 from ..domain.tenants import TenantSettings
 from ..domain.timekeeping import local_day
-from .ports import LiveCounters, StoredTenant
+from .ports import NO_TELEMETRY, LiveCounters, StoredTenant, Telemetry
 
 log = logging.getLogger(__name__)
 T = TypeVar("T")
@@ -225,9 +226,12 @@ class TenantViews:
     builds on the event loop, inside the rebuild task (unit tests).
     """
 
-    def __init__(self, counters: LiveCounters, executor: Executor | None = None) -> None:
+    def __init__(
+        self, counters: LiveCounters, executor: Executor | None = None, telemetry: Telemetry = NO_TELEMETRY
+    ) -> None:
         self._counters = counters
         self._executor = executor
+        self._telemetry = telemetry
         self._tenants: dict[str, _Tenant] = {}
         self.rebuilds = 0
 
@@ -260,6 +264,20 @@ class TenantViews:
     def tenants(self) -> list[str]:
         return list(self._tenants)
 
+    def offers_by_status(self) -> dict[tuple[str, OfferStatus], int]:
+        """How many offers each tenant's published view holds per status.
+
+        Safe from another thread (a metrics scrape): published views are immutable and
+        replaced whole, and the tenant table is copied before it is read.
+        """
+        counts: dict[tuple[str, OfferStatus], int] = {}
+        for tenant, state in list(self._tenants.items()):
+            for offer in list(state.view.offers.values()):
+                if offer.status is not None:
+                    key = (tenant, offer.status)
+                    counts[key] = counts.get(key, 0) + 1
+        return counts
+
     def current(self, tenant: str) -> TenantView:
         """The tenant's published view (never waits, never builds beyond an empty first one)."""
         return self._state(tenant).view
@@ -291,6 +309,7 @@ class TenantViews:
         try:
             while state.view.version < state.records.version:
                 inputs = state.records.inputs()
+                started = time.perf_counter()
                 try:
                     if self._executor is None:
                         view = build_view(tenant, inputs, state.view)
@@ -304,6 +323,7 @@ class TenantViews:
                 self._counters.bind(tenant, view.snapshot)
                 state.view = view
                 self.rebuilds += 1
+                self._telemetry.catalog_rebuild(time.perf_counter() - started)
                 self._wake(state, None)
         except Exception as exc:
             log.exception("rebuilding the view of tenant %s failed", tenant)

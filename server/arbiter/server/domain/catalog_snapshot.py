@@ -388,7 +388,7 @@ class CatalogSnapshot:
     _table: _Table
     _context: _Context
     # memos of masks that depend only on the time, or only on the customer's segments
-    _open_memo: list[tuple[int, int, BoolArray]] = field(default_factory=list)
+    _open_memo: list[tuple[int, int, tuple[BoolArray, IntArray]]] = field(default_factory=list)
     _segment_memo: OrderedDict[frozenset[str], BoolArray] = field(default_factory=OrderedDict)
     _offer_names: dict[str, dict[str, Any]] = field(default_factory=dict)
 
@@ -409,26 +409,28 @@ class CatalogSnapshot:
             self._offer_names[offer.id] = names
         return names
 
-    def open_mask(self, t_us: int, compute: Callable[[int], BoolArray]) -> BoolArray:
-        """Rows whose schedule (and category) admit instant t, memoised per stretch of time.
+    def open_mask(self, t_us: int, compute: Callable[[int], tuple[BoolArray, IntArray]]) -> tuple[BoolArray, IntArray]:
+        """Rows whose schedule (and category) admit instant t, and why each other row does not
+        (a DropReason number per row, 0 where open), memoised per stretch of time.
 
         Schedules change only at minute boundaries and at offers' start and
         end instants, so a mask holds from the last such change before t to
         the next one after it; `compute` makes it when no memo covers t.
-        Callers must not modify the returned array.
+        Callers must not modify the returned arrays.
         """
-        for lo, hi, mask in self._open_memo:
+        for lo, hi, masks in self._open_memo:
             if lo <= t_us < hi:
-                return mask
+                return masks
         minute = t_us - t_us % 60_000_000
         i = int(np.searchsorted(self.date_boundaries, t_us, side="right"))
         lo = max(minute, int(self.date_boundaries[i - 1]) if i > 0 else minute)
         hi = min(minute + 60_000_000, int(self.date_boundaries[i]) if i < len(self.date_boundaries) else NO_CAP)
-        mask = compute(t_us)
-        mask.flags.writeable = False
-        self._open_memo.insert(0, (lo, hi, mask))
+        masks = compute(t_us)
+        for array in masks:
+            array.flags.writeable = False
+        self._open_memo.insert(0, (lo, hi, masks))
         del self._open_memo[OPEN_MEMO_SIZE:]
-        return mask
+        return masks
 
     def segment_mask(self, segments: frozenset[str], compute: Callable[[frozenset[str]], BoolArray]) -> BoolArray:
         """Rows whose required segments the customer has (mandatory rows always), memoised per segment set.

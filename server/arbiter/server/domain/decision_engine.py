@@ -7,7 +7,7 @@ no randomness, so the same inputs always give the same answer.
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from datetime import datetime
 from typing import Any, Protocol
 
@@ -56,6 +56,9 @@ class Funnel:
     reasons: IntArray | None
     messages: dict[int, str]
     propensity: FloatArray
+    alive_count: int = 0
+    # Rows each step removed, for every decision (explain or not): counts of the masks, not reasons per row.
+    dropped: dict[DropReason, int] = field(default_factory=dict)
     _exempt: BoolArray | None = None
 
     def exempt(self) -> BoolArray:
@@ -64,11 +67,19 @@ class Funnel:
             self._exempt = exempt_mask(self.snapshot.policies, self.snapshot.mandatory, self.request.channel)
         return self._exempt
 
+    def tally(self, reason: DropReason) -> None:
+        """Count the offers the step just removed from `alive` under `reason`."""
+        after = int(np.count_nonzero(self.alive))
+        if after < self.alive_count:
+            self.dropped[reason] = self.dropped.get(reason, 0) + self.alive_count - after
+        self.alive_count = after
+
     def drop(self, condition: BoolArray, reason: DropReason) -> None:
         """Remove every alive offer where `condition` holds, recording `reason` when explaining."""
         if self.reasons is not None:
             self.reasons[self.alive & condition] = reason
         self.alive &= ~condition
+        self.tally(reason)
 
     def drop_with_messages(self, rows: BoolArray, reason: DropReason, messages: dict[int, str] | str) -> None:
         """Remove `rows` (all alive) with one message for all, or one per row, when explaining."""
@@ -77,6 +88,7 @@ class Funnel:
             for i in np.flatnonzero(rows).tolist():
                 self.messages[i] = messages if isinstance(messages, str) else messages[i]
         self.alive &= ~rows
+        self.tally(reason)
 
 
 def decide(
@@ -98,13 +110,21 @@ def decide(
         messages={},
         propensity=_propensities(snapshot, live, request),
     )
+    funnel.alive_count = int(np.count_nonzero(funnel.alive))
     candidates = funnel.alive.copy() if explain else None
     if explain:  # every drop needs its reason: take the steps one by one
         if snapshot.any_archived:
             funnel.drop(snapshot.category_archived, DropReason.CATEGORY_ARCHIVED)
         _schedule(funnel)
     elif snapshot.any_archived or snapshot.any_dates or snapshot.any_days or snapshot.any_window:
-        funnel.alive &= snapshot.open_mask(request.decision_us, lambda t: _open_rows(snapshot, t))
+        open_rows, closed_reasons = snapshot.open_mask(request.decision_us, lambda t: _open_rows(snapshot, t))
+        closed = funnel.alive & ~open_rows
+        if closed.any():  # which step closed each, from the memo, for the drop counts
+            for reason, count in enumerate(np.bincount(closed_reasons[closed]).tolist()):
+                if count:
+                    funnel.dropped[DropReason(reason)] = count
+            funnel.alive &= open_rows
+            funnel.alive_count = int(np.count_nonzero(funnel.alive))
     _qualification(funnel)
     if snapshot.policies:
         _contact_policies(funnel, live, spend_today)
@@ -125,7 +145,7 @@ def decide(
         )
         for r, (i, score, propensity) in enumerate(zip(top, top_scores, propensities, strict=True))
     ]
-    result = DecisionResult(offers=winners)
+    result = DecisionResult(offers=winners, dropped=funnel.dropped)
     if explain:
         assert candidates is not None
         result.candidates = _explain(funnel, candidates, ranked, ranked_scores, spend_today, live)
@@ -205,19 +225,21 @@ def _local_clock(snapshot: CatalogSnapshot, t_us: int) -> tuple[IntArray, IntArr
     return weekdays[snapshot.zone_of], minutes[snapshot.zone_of]
 
 
-def _open_rows(snapshot: CatalogSnapshot, t_us: int) -> BoolArray:
-    """Rows that the category and schedule steps let through at instant t (no reasons kept)."""
+def _open_rows(snapshot: CatalogSnapshot, t_us: int) -> tuple[BoolArray, IntArray]:
+    """Rows that the category and schedule steps let through at instant t, and the step that
+    closes each other row (its DropReason number; 0 where open)."""
+    reasons = np.where(snapshot.category_archived, int(DropReason.CATEGORY_ARCHIVED), 0).astype(np.int64)
     probe = Funnel(
         snapshot=snapshot,
         request=DecisionRequest(customer_id="", decision_us=t_us),
         history=None,
         alive=~snapshot.category_archived,
-        reasons=None,
+        reasons=reasons,
         messages={},
         propensity=snapshot.score_factor,
     )
     _schedule(probe)
-    return probe.alive
+    return probe.alive, reasons
 
 
 def _schedule(f: Funnel) -> None:
@@ -282,6 +304,7 @@ def _qualification(f: Funnel) -> None:
         has_segments = s.segment_mask(request.segments, lambda known: _segments_ok(s, known))
         if f.reasons is None:
             f.alive &= has_segments
+            f.tally(DropReason.MISSING_SEGMENTS)
         else:
             f.drop(~has_segments, DropReason.MISSING_SEGMENTS)
     if s.any_threshold:
@@ -304,6 +327,7 @@ def _recency(f: Funnel, history: CustomerHistory) -> None:
     mask[blocked] = True
     if f.reasons is None:
         f.alive &= ~mask
+        f.tally(DropReason.RECENCY)
         return
     when = dict(zip(rows.tolist(), last.tolist(), strict=True))
     f.drop_with_messages(
@@ -355,7 +379,8 @@ def _contact_policies(f: Funnel, live: LiveCounters, spend_today: IntArray | Non
         daily_budget=s.daily_budget_micros,
         explain=f.reasons is not None,
     )
-    if f.reasons is not None:  # evaluate_policies already removed them from f.alive
+    f.tally(DropReason.CONTACT_POLICY)  # evaluate_policies removed them from f.alive
+    if f.reasons is not None:
         for drop in drops:
             f.reasons[drop.rows] = DropReason.CONTACT_POLICY
             for i in np.flatnonzero(drop.rows).tolist():

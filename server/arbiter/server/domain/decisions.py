@@ -96,6 +96,8 @@ class DecisionResult:
 
     offers: list[DecidedOffer]
     candidates: list[CandidateFate] | None = None
+    # How many offers each step of the funnel dropped (ranked_below_limit not counted), for metrics.
+    dropped: dict[DropReason, int] = field(default_factory=dict)
 
 
 def effective_limit(limit: int) -> int:

@@ -15,6 +15,7 @@ from collections import OrderedDict
 from collections.abc import Awaitable, Callable, Iterable
 from typing import Protocol
 
+from ...app.ports import NO_TELEMETRY, Telemetry
 from ...domain.customer_history import CustomerHistory, HistoryEvent
 
 Key = tuple[str, str]
@@ -64,8 +65,11 @@ class HistoryLoader(Protocol):
 class InProcessHistories:
     """Histories by (tenant, customer), at most `capacity` of them in memory (the CustomerHistories port)."""
 
-    def __init__(self, load: HistoryLoader, capacity: int = DEFAULT_CAPACITY) -> None:
+    def __init__(
+        self, load: HistoryLoader, capacity: int = DEFAULT_CAPACITY, telemetry: Telemetry = NO_TELEMETRY
+    ) -> None:
         self._load = load
+        self._telemetry = telemetry
         self.capacity = capacity
         self._known = SeenFilter()
         self._cache: OrderedDict[Key, CustomerHistory] = OrderedDict()
@@ -90,7 +94,9 @@ class InProcessHistories:
         key = (tenant, customer)
         history = self.cached(tenant, customer)
         if history is not None or key not in self._known:
+            self._telemetry.customer_cache(hit=True)
             return history
+        self._telemetry.customer_cache(hit=False)
         pending = self._loading.get(key)
         if pending is None:
             pending = asyncio.ensure_future(self._load(tenant, customer, lambda loaded: self._store(key, loaded)))

@@ -9,7 +9,7 @@ from pathlib import Path
 
 from sqlite_utils import Database
 
-from ...app.ports import Stores
+from ...app.ports import NO_TELEMETRY, Stores, Telemetry
 from ...domain.customer_history import HISTORY_LOOKBACK_US, MAX_EVENTS_PER_CUSTOMER, CustomerHistory, HistoryEvent
 from ...domain.timekeeping import Clock
 from ..inprocess.counters import DayRows, InProcessCounters
@@ -23,7 +23,13 @@ from .reader import Reader
 from .writer import Writer
 
 
-def open_sqlite(path: Path, durability: Durability, clock: Clock, customer_cache_size: int) -> Stores:
+def open_sqlite(
+    path: Path,
+    durability: Durability,
+    clock: Clock,
+    customer_cache_size: int,
+    telemetry: Telemetry = NO_TELEMETRY,
+) -> Stores:
     """Lock, open (and migrate) the database and load what the counters and histories start from.
 
     Call on the event loop that will serve; raises DatabaseInUse when another
@@ -31,7 +37,7 @@ def open_sqlite(path: Path, durability: Durability, clock: Clock, customer_cache
     """
     lock = DatabaseLock(path).acquire()
     try:
-        writer = Writer(path, durability)
+        writer = Writer(path, durability, telemetry)
         writer.start(asyncio.get_running_loop())  # opens and migrates the database
     except BaseException:
         lock.release()
@@ -66,7 +72,7 @@ def open_sqlite(path: Path, durability: Durability, clock: Clock, customer_cache
         return writer.submit(work, on_loaded)
 
     counters = InProcessCounters(load_day)
-    histories = InProcessHistories(load_history, capacity=customer_cache_size)
+    histories = InProcessHistories(load_history, capacity=customer_cache_size, telemetry=telemetry)
 
     def load_state(conn: sqlite3.Connection) -> None:
         counters.load_totals(

@@ -14,6 +14,7 @@ import asyncio
 import logging
 import queue
 import threading
+import time
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -21,6 +22,7 @@ from typing import Any, Generic, TypeVar
 
 from sqlite_utils import Database
 
+from ...app.ports import NO_TELEMETRY, Telemetry
 from ...domain.errors import Unavailable
 from .database import Durability, open_writer
 
@@ -45,9 +47,10 @@ _STOP = object()
 class Writer:
     """Owns the write connection; `run` submits a job and awaits its durable result."""
 
-    def __init__(self, path: Path, durability: Durability) -> None:
+    def __init__(self, path: Path, durability: Durability, telemetry: Telemetry = NO_TELEMETRY) -> None:
         self._path = path
         self._durability = durability
+        self._telemetry = telemetry
         self._queue: queue.SimpleQueue[Any] = queue.SimpleQueue()
         self._thread: threading.Thread | None = None
         self._loop: asyncio.AbstractEventLoop | None = None
@@ -119,6 +122,7 @@ class Writer:
             db.conn.close()
 
     def _commit(self, db: Database, batch: list[_Job[Any]]) -> None:
+        started = time.perf_counter()
         try:
             with db.atomic():
                 for job in batch:
@@ -131,6 +135,7 @@ class Writer:
             log.exception("write batch of %d jobs failed to commit", len(batch))
             for job in batch:
                 job.outcome = (False, exc)
+        self._telemetry.writer_batch(len(batch), time.perf_counter() - started)
         assert self._loop is not None
         self._loop.call_soon_threadsafe(_resolve, batch)
 

@@ -13,6 +13,7 @@ from __future__ import annotations
 
 import collections
 import logging
+import time
 from collections.abc import Awaitable, Callable
 from contextvars import ContextVar
 from typing import Any
@@ -22,6 +23,7 @@ import grpc
 from ...app.auth import TENANT_HEADER, Authenticator, Credentials
 from ...domain.access import Principal
 from ...domain.errors import DomainError
+from ..access_log import AccessLog
 from ..errors import grpc_status, internal_grpc_status, new_request_id
 
 log = logging.getLogger("arbiter.server.rpc")
@@ -55,8 +57,9 @@ def credentials_of(metadata: tuple[tuple[str, str | bytes], ...]) -> Credentials
 class ArbiterInterceptor(grpc.aio.ServerInterceptor):
     """Authenticates and maps errors for every Arbiter method."""
 
-    def __init__(self, authenticator: Authenticator) -> None:
+    def __init__(self, authenticator: Authenticator, access: AccessLog | None = None) -> None:
         self._authenticator = authenticator
+        self._access = access
         self._handlers: dict[str, grpc.RpcMethodHandler] = {}
 
     async def intercept_service(
@@ -73,19 +76,22 @@ class ArbiterInterceptor(grpc.aio.ServerInterceptor):
             return None
         if method.startswith(ARBITER_PREFIX) and handler.unary_unary is not None:
             handler = grpc.unary_unary_rpc_method_handler(
-                self._wrap(method.rsplit("/", 1)[-1], handler.unary_unary),
+                self._wrap(method, handler.unary_unary),
                 request_deserializer=handler.request_deserializer,
                 response_serializer=handler.response_serializer,
             )
         self._handlers[method] = handler
         return handler
 
-    def _wrap(self, name: str, behavior: Behavior) -> Behavior:
+    def _wrap(self, method: str, behavior: Behavior) -> Behavior:
+        name = method.rsplit("/", 1)[-1]
         authenticate = self._authenticator.authenticate
+        access = self._access
 
         async def wrapped(request: Any, context: grpc.aio.ServicerContext) -> Any:
             token = None
-            request_id = ""
+            request_id = new_request_id() if access is not None else ""
+            started = time.perf_counter()
             try:
                 remaining = context.time_remaining()
                 if remaining is not None and remaining <= 0:
@@ -96,20 +102,39 @@ class ArbiterInterceptor(grpc.aio.ServerInterceptor):
                 token = CURRENT_PRINCIPAL.set(authenticate(credentials_of(context.invocation_metadata() or ())))
                 response = await behavior(request, context)
                 CALL_COUNTS[name, "OK"] += 1
+                if access is not None:
+                    decision_id = getattr(response, "decision_id", None)
+                    access.record(
+                        request_id=request_id,
+                        method=method,
+                        tenant=principal().tenant,
+                        status="OK",
+                        duration_s=time.perf_counter() - started,
+                        decision_id=decision_id,
+                    )
                 return response
             except DomainError as error:
-                request_id = new_request_id()
+                request_id = request_id or new_request_id()
                 status = grpc_status(error, request_id)
             except grpc.aio.AbortError:
                 raise
             except Exception:
-                request_id = new_request_id()
+                request_id = request_id or new_request_id()
                 log.exception("unexpected error in %s (request id %s)", name, request_id)
                 status = internal_grpc_status(request_id)
             finally:
+                tenant = principal().tenant if token is not None else None
                 if token is not None:
                     CURRENT_PRINCIPAL.reset(token)
             CALL_COUNTS[name, status.code.name] += 1
+            if access is not None:
+                access.record(
+                    request_id=request_id,
+                    method=method,
+                    tenant=tenant,
+                    status=status.code.name,
+                    duration_s=time.perf_counter() - started,
+                )
             await context.abort(status.code, status.details, status.trailing_metadata)
 
         return wrapped

@@ -25,10 +25,13 @@ from arbiter.v1 import (
 )
 
 from ...app.core import Core
+from ..access_log import AccessLog
+from ..metrics import Metrics
 from .api_key_servicer import ApiKeyServicer
 from .catalog_servicer import CatalogServicer
 from .decision_servicer import DecisionServicer
 from .interceptor import ArbiterInterceptor
+from .metrics_interceptor import MetricsInterceptor
 from .offer_servicer import OfferServicer
 from .policy_servicer import ContactPolicyServicer
 from .tenant_servicer import TenantServicer
@@ -96,11 +99,19 @@ class GrpcFrontDoor:
 
 
 async def build_grpc_server(
-    core: Core, *, address: str, max_message_bytes: int, max_concurrent_rpcs: int, tls: TlsFiles | None
+    core: Core,
+    *,
+    address: str,
+    max_message_bytes: int,
+    max_concurrent_rpcs: int,
+    tls: TlsFiles | None,
+    metrics: Metrics | None = None,
+    access: AccessLog | None = None,
 ) -> GrpcFrontDoor:
     """Bind the port with every service registered; health answers NOT_SERVING until told otherwise."""
+    measuring = [MetricsInterceptor(metrics)] if metrics is not None else []
     server = grpc.aio.server(
-        interceptors=[ArbiterInterceptor(core.auth)],
+        interceptors=[*measuring, ArbiterInterceptor(core.auth, access)],
         options=[
             ("grpc.so_reuseport", 0),
             ("grpc.max_receive_message_length", max_message_bytes),

@@ -15,6 +15,7 @@ import json
 import logging
 import ssl
 import threading
+import time
 from collections.abc import Awaitable, Callable, Coroutine, Mapping
 from dataclasses import dataclass
 from importlib import resources
@@ -31,8 +32,10 @@ from arbiter.v1 import catalog_pb2
 from ...app.auth import TENANT_HEADER, Authenticator, Credentials
 from ...domain.access import require
 from ...domain.errors import DomainError, FieldViolation, InvalidArgument, NotFound
+from ..access_log import AccessLog
 from ..errors import ERROR_DOMAIN, HttpError, error_body, http_error, internal_http_error, new_request_id
 from ..grpc.interceptor import CURRENT_PRINCIPAL
+from ..metrics import SCRAPE_CONTENT_TYPE, Metrics
 from .gateway import RestRequest, build_request, location_of, response_body, rest_violations
 from .openapi import openapi_document
 from .routes import ROUTES, Route
@@ -142,6 +145,58 @@ def _credentials(request: web.Request) -> Credentials:
     )
 
 
+OnCore = Callable[[Coroutine[Any, Any, Message]], Awaitable[Message]]
+Handler = Callable[[web.Request], Awaitable[web.StreamResponse]]
+
+
+def http_metrics_middleware(metrics: Metrics) -> Any:
+    """Counts and times every request by method, route template and status (never by raw path)."""
+
+    @web.middleware
+    async def measure(request: web.Request, handler: Handler) -> web.StreamResponse:
+        started = time.perf_counter()
+        code = 500
+        try:
+            response = await handler(request)
+            code = response.status
+            return response
+        except web.HTTPException as exc:
+            code = exc.status
+            raise
+        finally:
+            resource = request.match_info.route.resource
+            route = resource.canonical if resource is not None else "unmatched"
+            metrics.http_requests.labels(request.method, route, str(code)).inc()
+            metrics.http_seconds.labels(request.method, route).observe(time.perf_counter() - started)
+
+    return measure
+
+
+def scrape_handler(metrics: Metrics) -> Handler:
+    """GET /metrics: the Prometheus text format (open to all, like health)."""
+
+    async def scrape(request: web.Request) -> web.Response:
+        return web.Response(body=metrics.scrape(), headers={"Content-Type": SCRAPE_CONTENT_TYPE})
+
+    return scrape
+
+
+def metrics_application(metrics: Metrics) -> web.Application:
+    """A listener of its own for /metrics (--metrics-address)."""
+    app = web.Application(middlewares=[http_metrics_middleware(metrics)])
+    app.router.add_get("/metrics", scrape_handler(metrics))
+    return app
+
+
+@dataclass(slots=True)
+class _Caller:
+    """What one REST call learns along the way, for its access line."""
+
+    tenant: str | None = None
+    request_id: str | None = None
+    decision_id: str | None = None
+
+
 class RestApi:
     """The aiohttp application: one handler per (method, path) of the route table, plus the extras."""
 
@@ -149,18 +204,27 @@ class RestApi:
         self,
         servicers: dict[str, Any],
         authenticator: Authenticator,
-        on_core: Callable[[Coroutine[Any, Any, Message]], Awaitable[Message]],
+        on_core: OnCore,
         max_body_bytes: int,
+        metrics: Metrics | None = None,
+        serve_metrics: bool = False,
+        access: AccessLog | None = None,
     ) -> None:
+        """`metrics` counts the HTTP requests; with `serve_metrics`, GET /metrics scrapes them too;
+        `access` writes an access line per API call."""
         self._servicers = servicers
         self._auth = authenticator
         self._on_core = on_core
         self._max_body = max_body_bytes
+        self._metrics = metrics
+        self._serve_metrics = serve_metrics
+        self._access = access
         self._openapi = json.dumps(openapi_document(ROUTES))
         self._studio = _studio_files()
 
     def application(self) -> web.Application:
-        app = web.Application(client_max_size=self._max_body, middlewares=[self._errors])
+        measuring = [http_metrics_middleware(self._metrics)] if self._metrics is not None else []
+        app = web.Application(client_max_size=self._max_body, middlewares=[*measuring, self._errors])
         grouped: dict[tuple[str, str], list[Route]] = {}
         for route in ROUTES:
             grouped.setdefault((route.method, route.path), []).append(route)
@@ -171,6 +235,8 @@ class RestApi:
         app.router.add_get("/studio/", self._studio_file)
         app.router.add_get("/studio/{name}", self._studio_file)
         app.router.add_get("/", self._to_studio)
+        if self._serve_metrics and self._metrics is not None:
+            app.router.add_get("/metrics", scrape_handler(self._metrics))
         return app
 
     @web.middleware
@@ -199,6 +265,21 @@ class RestApi:
         takes_body = any(r.body is not None for r in routes)
 
         async def handle(request: web.Request) -> web.Response:
+            started = time.perf_counter()
+            caller = _Caller()
+            response = await answer(request, caller)
+            if self._access is not None:
+                self._access.record(
+                    request_id=caller.request_id or new_request_id(),
+                    method=f"{request.method} {routes[0].path}",
+                    tenant=caller.tenant,
+                    status=response.status,
+                    duration_s=time.perf_counter() - started,
+                    decision_id=caller.decision_id,
+                )
+            return response
+
+        async def answer(request: web.Request, caller: _Caller) -> web.Response:
             body: Any = None
             problems: list[FieldViolation] = []
             if takes_body:
@@ -214,17 +295,18 @@ class RestApi:
                 else:
                     message, violations = build_request(route, rest)
                 response = await self._on_core(
-                    self._serve(route, _credentials(request), message, violations, rest.path_params)
+                    self._serve(route, _credentials(request), message, violations, rest.path_params, caller)
                 )
             except DomainError as error:
                 if isinstance(error, InvalidArgument):
                     error = InvalidArgument(rest_violations(route, error.violations), reason=error.reason)
-                request_id = new_request_id()
-                return _error_response(http_error(error, request_id), request_id)
+                caller.request_id = new_request_id()
+                return _error_response(http_error(error, caller.request_id), caller.request_id)
             except Exception:
-                request_id = new_request_id()
-                log.exception("unexpected error in %s %s (request id %s)", route.method, route.path, request_id)
-                return _error_response(internal_http_error(request_id), request_id)
+                caller.request_id = new_request_id()
+                log.exception("unexpected error in %s %s (request id %s)", route.method, route.path, caller.request_id)
+                return _error_response(internal_http_error(caller.request_id), caller.request_id)
+            caller.decision_id = getattr(response, "decision_id", None) or None
             if route.response is None:
                 return web.Response(status=204)
             location = location_of(route, response)
@@ -241,9 +323,11 @@ class RestApi:
         request: Message,
         violations: list[FieldViolation],
         path_params: Mapping[str, str],
+        caller: _Caller,
     ) -> Message:
         """On the core's loop: authenticate, then hand the request to the route's servicer."""
         principal = self._auth.authenticate(credentials)
+        caller.tenant = principal.tenant
         if violations:
             require(principal, route.permission)
             raise InvalidArgument(violations)
@@ -295,23 +379,22 @@ def _studio_files() -> dict[str, tuple[bytes, str]]:
 
 
 class HttpFrontDoor:
-    """The HTTP listener's thread and loop: `start` binds and serves, `stop` drains and joins."""
+    """An HTTP listener's thread and loop: `start` binds and serves, `stop` drains and joins.
+
+    `make_app` builds the aiohttp application, given how to hand work to the core's loop.
+    """
 
     def __init__(
         self,
-        servicers: dict[str, Any],
-        authenticator: Authenticator,
+        make_app: Callable[[OnCore], web.Application],
         *,
         host: str,
         port: int,
-        max_body_bytes: int,
         tls: HttpTls | None = None,
     ) -> None:
-        self._servicers = servicers
-        self._auth = authenticator
+        self._make_app = make_app
         self._host = host
         self._wanted_port = port
-        self._max_body = max_body_bytes
         self._tls = tls
         self.port = 0
         self._thread: threading.Thread | None = None
@@ -327,25 +410,27 @@ class HttpFrontDoor:
             # A caller that goes away does not cancel a write half way: the core finishes it.
             return asyncio.shield(asyncio.wrap_future(future))
 
-        api = RestApi(self._servicers, self._auth, on_core, self._max_body)
+        app = self._make_app(on_core)
         ready: asyncio.Future[int] = core_loop.create_future()
         self._thread = threading.Thread(
-            target=self._run, args=(api, core_loop, ready), name="arbiter-http", daemon=True
+            target=self._run, args=(app, core_loop, ready), name="arbiter-http", daemon=True
         )
         self._thread.start()
         self.port = await ready
 
-    def _run(self, api: RestApi, core_loop: asyncio.AbstractEventLoop, ready: asyncio.Future[int]) -> None:
+    def _run(self, app: web.Application, core_loop: asyncio.AbstractEventLoop, ready: asyncio.Future[int]) -> None:
         loop = asyncio.new_event_loop()
         self._loop = loop
         try:
-            loop.run_until_complete(self._serve(api, core_loop, ready))
+            loop.run_until_complete(self._serve(app, core_loop, ready))
         finally:
             loop.close()
 
-    async def _serve(self, api: RestApi, core_loop: asyncio.AbstractEventLoop, ready: asyncio.Future[int]) -> None:
+    async def _serve(
+        self, app: web.Application, core_loop: asyncio.AbstractEventLoop, ready: asyncio.Future[int]
+    ) -> None:
         self._stopping = asyncio.Event()
-        runner = web.AppRunner(api.application(), access_log=None, handle_signals=False, shutdown_timeout=5.0)
+        runner = web.AppRunner(app, access_log=None, handle_signals=False, shutdown_timeout=5.0)
         try:
             await runner.setup()
             site = web.TCPSite(
@@ -370,6 +455,34 @@ class HttpFrontDoor:
             loop.call_soon_threadsafe(stopping.set)
         await asyncio.to_thread(self._thread.join, 15.0)
         self._thread = None
+
+
+def rest_front_door(
+    servicers: dict[str, Any],
+    authenticator: Authenticator,
+    *,
+    host: str,
+    port: int,
+    tls: HttpTls | None,
+    max_body_bytes: int,
+    metrics: Metrics | None,
+    serve_metrics: bool,
+    access: AccessLog | None,
+) -> HttpFrontDoor:
+    """The REST API and Studio (and /metrics when `serve_metrics`) on one listener."""
+
+    def make(on_core: OnCore) -> web.Application:
+        api = RestApi(
+            servicers, authenticator, on_core, max_body_bytes, metrics, serve_metrics=serve_metrics, access=access
+        )
+        return api.application()
+
+    return HttpFrontDoor(make, host=host, port=port, tls=tls)
+
+
+def metrics_front_door(metrics: Metrics, *, host: str, port: int, tls: HttpTls | None) -> HttpFrontDoor:
+    """GET /metrics alone, on a listener of its own."""
+    return HttpFrontDoor(lambda _: metrics_application(metrics), host=host, port=port, tls=tls)
 
 
 def _succeed(future: asyncio.Future[int], port: int) -> None:
