@@ -68,7 +68,8 @@ class ServerProcess:
         self.process = subprocess.Popen(
             self.args, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True, env=self.env
         )
-        threading.Thread(target=self._drain_stderr, daemon=True).start()
+        self._drain = threading.Thread(target=self._drain_stderr, daemon=True)
+        self._drain.start()
         assert self.process.stdout is not None
         line = self.process.stdout.readline()  # "arbiter listening on 127.0.0.1:PORT", printed once ready
         if not line.startswith("arbiter listening on "):
@@ -114,7 +115,9 @@ class ServerProcess:
         assert self.process is not None
         if self.process.poll() is None:
             self.process.send_signal(signal.SIGTERM)
-        return self.process.wait(timeout=timeout)
+        code = self.process.wait(timeout=timeout)
+        self._drain.join(timeout=10)  # everything the process wrote is in stderr_lines
+        return code
 
     def kill(self) -> None:
         """SIGKILL: the process gets no chance to flush or clean up."""

@@ -867,3 +867,45 @@ def test_recorded_impressions_start_recency_for_the_next_decision() -> None:
         assert t.ids(await t.decide()) == [offer.id]
 
     run(scenario())
+
+
+# -- drop counts (the metrics' source) ------------------------------------------------------------------------
+
+
+def _explained_drops(decision: Decision) -> Counter[DropReason]:
+    candidates = decision.result.candidates
+    assert candidates is not None
+    return Counter(f.reason for f in candidates if not f.selected and f.reason is not DropReason.RANKED_BELOW_LIMIT)
+
+
+@settings(max_examples=40)
+@given(specs=exact_catalogues, limit=limits, segments=customer_segments)
+def test_every_decision_counts_its_drops_per_step_as_explain_reports_them(
+    specs: list[Spec], limit: int, segments: frozenset[str]
+) -> None:
+    async def scenario() -> None:
+        t = make_core()
+        built = await build(t, specs)
+        request: dict[str, Any] = {"segments": segments, "offer_propensities": propensities_of(built), "limit": limit}
+        plain = await t.decide(**request)
+        explained = await t.decide(**request, explain=True)
+
+        assert Counter(explained.result.dropped) == _explained_drops(explained)
+        assert plain.result.dropped == explained.result.dropped
+
+    run(scenario())
+
+
+@pytest.mark.parametrize(
+    "reason", [r for r in DROP_SCENARIOS if r is not DropReason.RANKED_BELOW_LIMIT], ids=lambda r: r.name
+)
+def test_each_step_counts_the_offer_it_drops_with_or_without_explain(reason: DropReason) -> None:
+    async def scenario() -> None:
+        t = make_core()
+        _, request, _ = await DROP_SCENARIOS[reason](t)
+        await t.offer("Always eligible", priority=Priority.CRITICAL)
+        for explain in (False, True):
+            decision = await t.decide(explain=explain, decision_us=us(START), **request)
+            assert decision.result.dropped == {reason: 1}, explain
+
+    run(scenario())
