@@ -1,6 +1,6 @@
 """Authentication and roles: every RPC × every kind of credential, key management, and what keys bind to.
 
-The contract: SPEC.md "Tenancy and security" and the roles table under "Security", and the header of
+The contract: docs/rules.md "Security and limits", and the roles table in the header of
 protos/arbiter/v1/api_keys.proto.
 """
 
@@ -56,7 +56,7 @@ DECIDERS = frozenset({ADMIN, DECIDE})
 EVERYONE = frozenset({ADMIN, EDITOR, DECIDE})
 ADMINS = frozenset({ADMIN})
 
-# SPEC.md "Security", the roles per call, written out per RPC. A new RPC must be added here:
+# The roles per call (protos/arbiter/v1/api_keys.proto), written out per RPC. A new RPC must be added here:
 # test_the_roles_table_names_every_rpc fails until it is.
 ALLOWED_ROLES: dict[str, frozenset[str]] = {
     # offer/category/sub-category/policy create, update, delete: admin, editor

@@ -1,4 +1,4 @@
-"""The decision funnel's invariants, through the Decide use case on the in-memory fakes (SPEC.md "Decide")."""
+"""The decision funnel's invariants, through the Decide use case on the in-memory fakes (docs/rules.md "Decide")."""
 
 from __future__ import annotations
 
@@ -144,7 +144,7 @@ def propensities_of(built: list[tuple[Spec, Offer]]) -> dict[str, float]:
 
 
 def sort_key(mandatory: bool, score: float, offer: Offer) -> tuple[bool, float, int, datetime, str]:
-    """SPEC.md's one sort key: mandatory first, score desc, priority score desc, createdAt asc, id asc."""
+    """The one sort key (docs/rules.md): mandatory first, score desc, priority score desc, createdAt asc, id asc."""
     assert offer.created_at is not None
     return (not mandatory, -score, -offer.priority_score, offer.created_at, offer.id)
 
@@ -572,7 +572,7 @@ class ScheduleSpec:
 
 
 def schedule_reason(schedule: Schedule, at: datetime, tenant_zone: str) -> DropReason | None:
-    """SPEC.md's schedule step, straight from its words."""
+    """The schedule step, as decisions.proto and docs/rules.md describe it."""
     if schedule.start_date is not None and at < schedule.start_date:
         return DropReason.SCHEDULE_NOT_STARTED
     if schedule.end_date is not None and at > schedule.end_date:

@@ -1,4 +1,4 @@
-"""Decide end to end: every funnel step on its own and in combination (SPEC "Decide: the decision funnel")."""
+"""Decide end to end: every funnel step on its own and in combination (decisions.proto, docs/rules.md "Decide")."""
 
 from __future__ import annotations
 

@@ -13,7 +13,7 @@ import arbiter.server
 from arbiter.server.domain.errors import DomainError, InvalidArgument, NotFound, ResourceExhausted
 from arbiter.server.transport.errors import ERROR_TABLE, grpc_status, wire_status
 
-# SPEC.md "HTTP/JSON API": the HTTP status of each gRPC code.
+# The HTTP status of each gRPC code (docs/rules.md "REST API and Studio").
 HTTP_OF_GRPC = {
     grpc.StatusCode.INVALID_ARGUMENT: 400,
     grpc.StatusCode.UNAUTHENTICATED: 401,

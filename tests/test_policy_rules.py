@@ -1,4 +1,4 @@
-"""Contact policies in Decide (SPEC step 5): each rule at its boundary, scopes, order, overrides, mandatory offers.
+"""Contact policies in Decide (docs/rules.md): each rule at its boundary, scopes, order, overrides, mandatory offers.
 
 Every decision pins its clock with decision_time; impressions come from
 Decide(record_impressions=True) or RecordOutcome(type impression, occurred_at).

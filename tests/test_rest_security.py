@@ -1,7 +1,7 @@
 """REST API security, end to end: keys, roles, tenancy, the loopback rule, TLS and rate limits over HTTP.
 
-The contract: SPEC.md "Tenancy and security", the roles table under "Conventions and edge rules" →
-"Security", and "HTTP/JSON API". Every matrix below enumerates the REST route table
+The contract: the roles table in protos/arbiter/v1/api_keys.proto and docs/rules.md "Security and limits"
+and "REST API and Studio". Every matrix below enumerates the REST route table
 (arbiter.server.transport.http.routes.ROUTES), so a new route is covered without editing this file, and
 fails loudly here when the test does not know how to build a valid request for it.
 
@@ -55,7 +55,7 @@ ERROR_INFO = "type.googleapis.com/google.rpc.ErrorInfo"
 RETRY_INFO = "type.googleapis.com/google.rpc.RetryInfo"
 
 # --------------------------------------------------------------------------
-# SPEC.md "Security": the roles per call, one row per line of the SPEC's table
+# The roles per call, one row per line of the roles table in api_keys.proto
 # --------------------------------------------------------------------------
 
 ADMIN, EDITOR, DECIDE = "admin", "editor", "decide"
@@ -401,7 +401,7 @@ def rest_server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[ServerProc
 
 
 def test_every_route_names_a_real_rpc_and_a_row_of_the_roles_table() -> None:
-    """The matrices below mean something: each route translates to an RPC that exists and that SPEC assigns."""
+    """The matrices below mean something: each route translates to an RPC that exists and that the roles table lists."""
     rpcs = {method_label(m) for m in arbiter_methods()}
     assert len(ROUTES) >= 30
     for route in ROUTES:
@@ -508,15 +508,15 @@ def test_a_key_revoked_with_the_cli_is_refused_on_the_next_rest_call(rest_server
 
 
 # --------------------------------------------------------------------------
-# 2. Roles: every route × every role, as SPEC's table says
+# 2. Roles: every route × every role, as the roles table says
 # --------------------------------------------------------------------------
 
 
 @pytest.mark.parametrize("role", ROLES)
 @pytest.mark.parametrize("route", ROUTES, ids=operation_id)
 def test_every_route_applies_the_roles_table(rest_server: ServerProcess, route: Route, role: str) -> None:
-    """A valid request on real objects of the key's own tenant: served (the route's success status) when SPEC
-    lets the role make the call, else 403 PERMISSION_DENIED and nothing changes."""
+    """A valid request on real objects of the key's own tenant: served (the route's success status) when the roles
+    table lets the role make the call, else 403 PERMISSION_DENIED and nothing changes."""
     tenant = make_tenant(rest_server)
     key = tenant.key_of(role)
     request = request_for(route, tenant)

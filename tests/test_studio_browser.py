@@ -1,7 +1,7 @@
 """Studio in a real browser: Debian's Chromium under Playwright against a real server with auth and HTTP on.
 
 Every locator goes through accessible names (labels, roles, button text), so
-these tests also hold the Studio to the accessible names SPEC.md fixes. The
+these tests also hold the Studio to the accessible names it promises. The
 browser runs in a far-from-UTC time zone to show that dates are sent as the
 UTC instants the form shows, whatever the machine's zone. Screenshots of each
 page land in tests/artifacts/studio/.

@@ -1,6 +1,6 @@
 """Tenant isolation: two tenants with identical ids and names each see, change and learn from only their own data.
 
-SPEC.md "Tenancy and security": every resource belongs to one tenant; no call ever sees another tenant's
+docs/rules.md "Security and limits": every resource belongs to one tenant; no call ever sees another tenant's
 data, and a foreign id is simply NOT_FOUND. Both tenants authenticate with their own admin key (made with
 the keys CLI), on a server WITH authentication.
 """

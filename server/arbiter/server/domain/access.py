@@ -139,7 +139,7 @@ def check_key(key: ApiKey | None, secret: str, now: datetime) -> ApiKey:
 
 
 def require(principal: Principal, permission: Permission) -> None:
-    """Raise PermissionDenied unless the principal's role grants `permission` (SPEC.md "Security")."""
+    """Raise PermissionDenied unless the principal's role grants `permission` (api_keys.proto's roles table)."""
     if permission not in ROLE_PERMISSIONS[principal.role]:
         raise PermissionDenied(
             f"a key with role {principal.role.value} may not {permission.value}",

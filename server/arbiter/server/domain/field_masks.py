@@ -1,7 +1,7 @@
 """Partial updates: which fields an update names, and how they are copied (domain layer).
 
 One rule for every resource (offers, categories, sub-categories, contact
-policies, tenant settings), as SPEC.md "Requests and resources" states it:
+policies, tenant settings), as docs/rules.md states it:
 
 - with an update mask, exactly the named paths change; a path named but unset
   in the request clears that field; `*` names every top-level field; unknown

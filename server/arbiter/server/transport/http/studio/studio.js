@@ -8,7 +8,7 @@ const PAGE_LIMIT = 50;
 
 const PRIORITIES = ["low", "medium", "high", "critical"];
 const STATUSES = ["draft", "active", "paused", "archived"];
-// The offer lifecycle (SPEC "The Offer resource"); archived is terminal.
+// The offer lifecycle (docs/rules.md "Offers"); archived is terminal.
 const LEGAL_MOVES = {
   draft: ["active", "archived"],
   active: ["paused", "archived"],
