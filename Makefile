@@ -5,22 +5,31 @@
 PYTHON ?= python3
 VENV := .venv
 PY := $(VENV)/bin/python
+# Two stamps: the runtime install (what `make run` needs) and the dev tools on top
+# (what test, check, proto, bench need), so a first `make run` installs no dev tools.
 STAMP := $(VENV)/.installed
+DEV_STAMP := $(VENV)/.installed-dev
+PIP_INSTALL := $(PY) -m pip install --quiet --disable-pip-version-check --config-settings editable_mode=compat
 DB ?= arbiter.db
 ADDRESS ?= 127.0.0.1:50051
 
-.PHONY: venv run test check proto proto-check lint typecheck fmt bench soak clean
+.PHONY: venv dev-venv run test check proto proto-check lint typecheck fmt bench soak clean
 
 venv: $(STAMP)
+
+dev-venv: $(DEV_STAMP)
 
 # compat editable mode puts client/ and server/ on sys.path, so the two halves
 # of the `arbiter` namespace package resolve like any other namespace package.
 $(STAMP): pyproject.toml client/pyproject.toml
 	@$(PYTHON) -c 'import sys; sys.exit(0 if sys.version_info >= (3, 11) else "Python 3.11 or newer is required")'
 	test -x $(PY) || $(PYTHON) -m venv $(VENV)
-	$(PY) -m pip install --quiet --disable-pip-version-check \
-		--config-settings editable_mode=compat -e ./client -e '.[dev]'
+	$(PIP_INSTALL) -e ./client -e .
 	touch $(STAMP)
+
+$(DEV_STAMP): $(STAMP)
+	$(PIP_INSTALL) -e ./client -e '.[dev]'
+	touch $(DEV_STAMP)
 
 run: venv
 	$(PY) -m arbiter.server --address $(ADDRESS) --db $(DB) --demo
@@ -30,27 +39,27 @@ test: check
 
 check: proto-check lint typecheck
 
-proto: venv
+proto: dev-venv
 	$(PY) scripts/gen_protos.py
 
-proto-check: venv
+proto-check: dev-venv
 	$(PY) scripts/gen_protos.py --check
 
-lint: venv
+lint: dev-venv
 	$(PY) -m ruff check .
 	$(PY) -m ruff format --check .
 
-typecheck: venv
+typecheck: dev-venv
 	$(PY) -m mypy
 
-fmt: venv
+fmt: dev-venv
 	$(PY) -m ruff check --fix .
 	$(PY) -m ruff format .
 
-bench: venv
+bench: dev-venv
 	$(PY) bench/run.py
 
-soak: venv
+soak: dev-venv
 	$(PY) bench/soak.py
 
 clean:

@@ -28,14 +28,14 @@ class ServerProcess:
         *,
         auth: bool = False,
         http: bool = False,
+        command: Sequence[str] = (sys.executable, "-m", "arbiter.server"),
     ) -> None:
         """A server on `db`; without `auth` it runs --insecure-no-auth (tenants from x-tenant-id).
-        With `http`, the REST API and Studio listen on a free port too (`http_url`); else they are off."""
+        With `http`, the REST API and Studio listen on a free port too (`http_url`); else they are off.
+        `command` starts the server (another virtualenv's `bin/arbiter`, say)."""
         self.db = db
         self.args = [
-            sys.executable,
-            "-m",
-            "arbiter.server",
+            *command,
             "--address",
             "127.0.0.1:0",
             "--db",

@@ -23,7 +23,7 @@ def test_the_built_wheel_holds_every_studio_file(tmp_path: Path) -> None:
         check=True,
         timeout=300,
     )
-    (wheel,) = tmp_path.glob("arbiter_server-*.whl")
+    (wheel,) = tmp_path.glob("arbiter_decisioning-*.whl")
 
     names = set(zipfile.ZipFile(wheel).namelist())
 
