@@ -72,6 +72,14 @@ def main(argv: Sequence[str] | None = None) -> int:
         from .keys_cli import keys_main
 
         return keys_main(args[1:])
+    if args[:1] == ["backup"]:
+        from .backup_cli import backup_main
+
+        return backup_main(args[1:])
+    if args[:1] == ["restore"]:
+        from .backup_cli import restore_main
+
+        return restore_main(args[1:])
     try:
         config = load_config(args)
     except ConfigError as exc:
