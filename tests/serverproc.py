@@ -53,6 +53,7 @@ class ServerProcess:
         self.port = 0
         self.http_port = 0
         self.stderr_lines: list[str] = []
+        self.stdout_lines: list[str] = []  # what came before the "listening" line
 
     @property
     def target(self) -> str:
@@ -72,6 +73,9 @@ class ServerProcess:
         self._drain.start()
         assert self.process.stdout is not None
         line = self.process.stdout.readline()  # "arbiter listening on 127.0.0.1:PORT", printed once ready
+        while line.startswith("demo admin API key"):  # --demo prints its key first
+            self.stdout_lines.append(line)
+            line = self.process.stdout.readline()
         if not line.startswith("arbiter listening on "):
             self.process.wait(timeout=10)
             raise RuntimeError(f"server did not start: {line!r}\n{''.join(self.stderr_lines)}")

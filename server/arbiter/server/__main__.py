@@ -38,7 +38,15 @@ async def serve(config: Config) -> None:
     gc.freeze()
     host, _ = split_address(config.address)
     if app.demo_key is not None:
-        print(f"demo admin API key for tenant 'default' (new each start): {app.demo_key}", flush=True)
+        how = "new, kept in" if app.demo_key.new else "kept in"
+        print(f"demo admin API key for tenant 'default' ({how} {app.demo_key.file}): {app.demo_key.secret}", flush=True)
+    elif not config.insecure_no_auth and not app.core.keys.any_usable():
+        log.warning(
+            "no usable API key in %s: every call but health and reflection will be refused; create one with "
+            "`arbiter keys --db %s create --tenant default --role admin` (the server picks it up at once)",
+            config.db,
+            config.db,
+        )
     if config.insecure_no_auth:
         log.warning("authentication is OFF (--insecure-no-auth): every caller acts for the tenant it names")
     elif config.tls_cert is None and not is_loopback(host):

@@ -6,6 +6,8 @@ import asyncio
 import logging
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
+from pathlib import Path
+from typing import TYPE_CHECKING
 
 from .app.auth import RateLimiter
 from .app.core import Core
@@ -27,6 +29,9 @@ from .transport.grpc.server import GrpcFrontDoor, TlsFiles, build_grpc_server, m
 from .transport.http.server import HttpFrontDoor, HttpTls, metrics_front_door, rest_front_door
 from .transport.metrics import Metrics
 
+if TYPE_CHECKING:
+    from .demo import DemoKey
+
 log = logging.getLogger("arbiter.server")
 
 
@@ -41,7 +46,7 @@ class Application:
     http: HttpFrontDoor | None = None
     metrics_http: HttpFrontDoor | None = None  # /metrics on a listener of its own
     metrics: Metrics | None = None
-    demo_key: str | None = None
+    demo_key: DemoKey | None = None
 
     @property
     def port(self) -> int:
@@ -70,10 +75,12 @@ class Application:
             except OSError as exc:
                 raise ConfigError(_cannot_listen(flag, address, exc)) from None
         if self.config.demo:
-            from .demo import load_demo
+            from .demo import demo_key, load_demo
 
-            created, self.demo_key = await load_demo(self.core, with_key=not self.config.insecure_no_auth)
+            created = await load_demo(self.core)
             log.info("demo catalogue: %d offers created", created)
+            if not self.config.insecure_no_auth:
+                self.demo_key = await demo_key(self.core, Path(f"{self.config.db}.demo-key"))
         await self.grpc.serving()
 
     async def stop(self, grace: float | None = None) -> None:

@@ -5,7 +5,8 @@ from __future__ import annotations
 import argparse
 import ipaddress
 import os
-from collections.abc import Mapping, Sequence
+import ssl
+from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, fields
 from pathlib import Path
 
@@ -99,6 +100,51 @@ def check_servable(config: Config) -> None:
     ):
         if path is not None and not path.is_file():
             raise ConfigError(f"{flag} {path}: no such file")
+    if config.tls_cert is not None and config.tls_key is not None:
+        _check_tls(config.tls_cert, config.tls_key, config.tls_client_ca)
+    _check_database_path(config.db)
+
+
+def _check_tls(cert: Path, key: Path, client_ca: Path | None) -> None:
+    """Load the files as the TLS stack will, so a bad pair is one line at start, not a failure later."""
+    context = ssl.SSLContext(ssl.PROTOCOL_TLS_SERVER)
+    try:
+        # An empty password: an encrypted key is refused instead of prompting on the terminal.
+        context.load_cert_chain(cert, key, password=lambda: b"")
+    except (ssl.SSLError, OSError) as exc:
+        raise ConfigError(
+            f"--tls-cert {cert} and --tls-key {key} are not a PEM certificate chain and its unencrypted PEM "
+            f"private key ({_ssl_reason(exc)}): give the server certificate and the key it was issued for"
+        ) from None
+    if client_ca is not None:
+        try:
+            context.load_verify_locations(cafile=client_ca)
+        except (ssl.SSLError, OSError) as exc:
+            raise ConfigError(
+                f"--tls-client-ca {client_ca} is not a PEM bundle of CA certificates ({_ssl_reason(exc)})"
+            ) from None
+
+
+def _ssl_reason(exc: Exception) -> str:
+    if isinstance(exc, ssl.SSLError):
+        return exc.reason.lower().replace("_", " ") if exc.reason else "not PEM data"
+    return exc.strerror if isinstance(exc, OSError) and exc.strerror else str(exc)
+
+
+def _check_database_path(db: Path) -> None:
+    """SQLite needs the file and, beside it, room for <db>-wal, <db>-shm and the server's <db>.lock."""
+    folder = db.parent
+    if not folder.is_dir():
+        raise ConfigError(
+            f"--db {db}: the directory {folder} does not exist; create it (mkdir -p {folder}) or choose another --db"
+        )
+    if not os.access(folder, os.W_OK | os.X_OK):
+        raise ConfigError(
+            f"--db {db}: cannot create files in {folder} (SQLite keeps {db.name}-wal and {db.name}.lock beside "
+            "the database); fix the directory's permissions or choose another --db"
+        )
+    if db.exists() and (not db.is_file() or not os.access(db, os.R_OK | os.W_OK)):
+        raise ConfigError(f"--db {db}: not a file this process can read and write; fix it or choose another --db")
 
 
 _DEFAULTS = {f.name: f.default for f in fields(Config)}
@@ -108,16 +154,40 @@ def _env_flag(env: Mapping[str, str], name: str) -> bool:
     return env.get(name, "") in ("1", "true", "yes")
 
 
+SUBCOMMANDS = """sub-commands (each takes --help):
+  arbiter keys --db FILE create|list|revoke ...   manage API keys in the database, server running or not
+  arbiter backup --db FILE OUT                    copy the database consistently, even while it is served
+  arbiter restore --db FILE BACKUP [--force]      replace the database with a backup (server stopped)
+
+Without a sub-command, arbiter serves."""
+
+_KIND_NAMES = {int: "a whole number", float: "a number"}
+
+
+def _from_env(variable: str, raw: str, kind: Callable[[str], object], flag: str) -> object:
+    """An environment value converted like its flag's would be; one line naming the variable when it cannot be."""
+    try:
+        return kind(raw)
+    except ValueError:
+        wanted = _KIND_NAMES.get(kind, "valid")  # type: ignore[call-overload]
+        raise ConfigError(
+            f"environment variable {variable}={raw!r} is not {wanted} (it sets {flag}); fix it or unset it"
+        ) from None
+
+
 def _parser(env: Mapping[str, str]) -> argparse.ArgumentParser:
     """The command line; each default comes from the environment, else from Config (written once, there)."""
     parser = argparse.ArgumentParser(
-        prog="arbiter", description="Arbiter next-best-action decisioning server (gRPC, REST and Studio)."
+        prog="arbiter",
+        description="Arbiter next-best-action decisioning server (gRPC, REST and Studio).",
+        epilog=SUBCOMMANDS,
+        formatter_class=argparse.RawDescriptionHelpFormatter,
     )
 
-    def option(flag: str, field: str, kind: type, help_text: str, **extra: object) -> None:
+    def option(flag: str, field: str, kind: Callable[[str], object], help_text: str, **extra: object) -> None:
         variable = "ARBITER_" + field.upper()
         raw = env.get(variable)
-        default = _DEFAULTS[field] if raw is None else raw
+        default = _DEFAULTS[field] if raw is None else _from_env(variable, raw, kind, flag)
         parser.add_argument(
             flag,
             dest=field,
@@ -148,7 +218,7 @@ def _parser(env: Mapping[str, str]) -> argparse.ArgumentParser:
         "off: no metrics at all",
     )
     option("--db", "db", Path, "SQLite database file")
-    option("--log-level", "log_level", str, "how much to log", choices=LOG_LEVELS)
+    option("--log-level", "log_level", str.lower, "how much to log (any case)", choices=LOG_LEVELS)
     option(
         "--log-format",
         "log_format",

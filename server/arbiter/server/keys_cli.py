@@ -53,6 +53,18 @@ def keys_main(argv: Sequence[str]) -> int:
     args = _parser().parse_args(list(argv))
     db = Path(args.db_sub or args.db)
     now = utc_now()
+    if args.command != "create" and not db.is_file():
+        # Opening would create (and migrate) an empty database: a typo in --db, or a run from the
+        # wrong directory, would then list nothing instead of saying where the keys are not.
+        print(
+            f"arbiter keys: no database at {db}; give --db the server's database file "
+            f"(arbiter keys --db FILE {args.command} ...); `create` makes a new one",
+            file=sys.stderr,
+        )
+        return 2
+    if not db.parent.is_dir():
+        print(f"arbiter keys: {db.parent}: no such directory (for --db {db})", file=sys.stderr)
+        return 2
     try:
         if args.command == "create":
             problem = tenant_id_problem(args.tenant)

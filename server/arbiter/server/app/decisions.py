@@ -24,7 +24,7 @@ from ..domain.decisions import (
     effective_limit,
     validate_decision_request,
 )
-from ..domain.errors import Decoded, raise_if_invalid
+from ..domain.errors import Decoded, FieldViolation, raise_if_invalid
 from ..domain.ids import new_id
 from ..domain.offers import Offer
 from ..domain.outcomes import SERVER_TIME, OutcomeInput, OutcomeType, adaptive_estimate
@@ -186,6 +186,8 @@ class DecisionUseCases:
 
     async def offer_stats(self, principal: Principal, offer_id: str) -> OfferStats:
         require(principal, Permission.STATS)
+        # An empty id is a malformed request, not a missing offer: say which field.
+        raise_if_invalid((), [FieldViolation("offerId", "is required")] if not offer_id else [])
         tenant = principal.tenant
         view = self._views.current(tenant)
         offer = view.offer(offer_id)

@@ -5,8 +5,20 @@ from __future__ import annotations
 from dataclasses import dataclass
 from datetime import datetime
 
-from ..domain.access import ApiKey, Permission, Principal, Role, key_violations, new_secret, require, secret_sha256
-from ..domain.errors import Decoded, InvalidArgument, raise_if_invalid
+from ..domain.access import (
+    ApiKey,
+    Permission,
+    Principal,
+    Role,
+    check_key,
+    key_id_of,
+    key_violations,
+    new_secret,
+    require,
+    secret_sha256,
+    usable,
+)
+from ..domain.errors import Decoded, InvalidArgument, Unauthenticated, raise_if_invalid
 from ..domain.resources import Kind, not_found
 from ..domain.timekeeping import Clock
 from .paging import Page, PageRequest, fetch_page
@@ -40,6 +52,26 @@ class KeyUseCases:
         key = ApiKey(key_id, principal.tenant, wanted.name, wanted.role, secret_sha256(secret), now, wanted.expires_at)
         await self._keys.insert(key)
         return key, secret
+
+    def any_usable(self) -> bool:
+        """Whether some tenant has a key that is neither revoked nor expired (the start-up hint)."""
+        now = self._clock.now()
+        return any(usable(key, now) for key in self._keys.all_keys())
+
+    def usable_key_of(self, secret: str, tenant: str, role: Role) -> ApiKey | None:
+        """The stored key `secret` belongs to, if it is still valid for `tenant` with `role` (the demo key)."""
+        key_id = key_id_of(secret)
+        key = self._keys.lookup(key_id) if key_id else None
+        try:
+            key = check_key(key, secret, self._clock.now())
+        except Unauthenticated:
+            return None
+        return key if key.tenant == tenant and key.role is role else None
+
+    def usable_named(self, tenant: str, name: str) -> list[ApiKey]:
+        """The tenant's keys labelled `name` that still work (the demo key's predecessors)."""
+        now = self._clock.now()
+        return [k for k in self._keys.all_keys() if k.tenant == tenant and k.name == name and usable(k, now)]
 
     def get(self, principal: Principal, key_id: str) -> ApiKey:
         require(principal, Permission.KEYS)

@@ -130,6 +130,10 @@ class KeyStore(Protocol):
 
     async def list_keys(self, tenant: str, after: PageCursor | None, limit: int) -> list[ApiKey]: ...
 
+    def all_keys(self) -> list[ApiKey]:
+        """Every tenant's keys as the store has them now (a start-up check, not a request path)."""
+        ...
+
 
 # -- outcomes and what they feed -------------------------------------------------------
 

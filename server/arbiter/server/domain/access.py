@@ -124,6 +124,11 @@ def key_id_of(secret: str) -> str | None:
     return KEY_ID_PREFIX + match.group(1) if match else None
 
 
+def usable(key: ApiKey, now: datetime) -> bool:
+    """Neither revoked nor expired at `now`."""
+    return key.revoked_at is None and (key.expires_at is None or key.expires_at > now)
+
+
 def check_key(key: ApiKey | None, secret: str, now: datetime) -> ApiKey:
     """The key if `secret` is its valid secret now; raises Unauthenticated otherwise.
 

@@ -251,6 +251,9 @@ class MemoryKeyStore:
     def lookup(self, key_id: str) -> ApiKey | None:
         return self._db.keys.get(key_id)
 
+    def all_keys(self) -> list[ApiKey]:
+        return list(self._db.keys.values())
+
     async def insert(self, key: ApiKey) -> None:
         self._db.keys[key.id] = key
 

@@ -120,6 +120,10 @@ class SqliteKeyStore:
 
         return await self._writer.run(work, apply)
 
+    def all_keys(self) -> list[ApiKey]:
+        self._refresh()
+        return list(self._keys.values())
+
     def _put(self, key: ApiKey) -> None:
         self._keys[key.id] = key
 

@@ -70,13 +70,31 @@ class TlsFiles:
     client_ca: bytes | None = None
 
 
+class HealthServicer(health.aio.HealthServicer):
+    """grpcio-health-checking's aio servicer, plus `List`.
+
+    The aio servicer (1.85) does not implement List: the generated base class
+    raises NotImplementedError, which grpc logs as a traceback at every call.
+    List answers what Check would answer for each registered service.
+    """
+
+    async def List(
+        self, request: health_pb2.HealthListRequest, context: grpc.aio.ServicerContext
+    ) -> health_pb2.HealthListResponse:
+        return health_pb2.HealthListResponse(
+            statuses={
+                name: health_pb2.HealthCheckResponse(status=status) for name, status in self._server_status.items()
+            }
+        )
+
+
 @dataclass
 class GrpcFrontDoor:
     """A bound (not yet started) gRPC server and its health servicer."""
 
     server: grpc.aio.Server
     port: int
-    health: health.aio.HealthServicer
+    health: HealthServicer
 
     async def start(self) -> None:
         """Accept calls; health stays NOT_SERVING until `serving()`."""
@@ -127,7 +145,7 @@ async def build_grpc_server(
     catalog_pb2_grpc.add_CatalogServiceServicer_to_server(servicers["CatalogService"], server)
     contact_policies_pb2_grpc.add_ContactPolicyServiceServicer_to_server(servicers["ContactPolicyService"], server)
     api_keys_pb2_grpc.add_ApiKeyServiceServicer_to_server(servicers["ApiKeyService"], server)
-    health_servicer = health.aio.HealthServicer()
+    health_servicer = HealthServicer()
     health_pb2_grpc.add_HealthServicer_to_server(health_servicer, server)
     reflection.enable_server_reflection(
         (*SERVICE_NAMES, health_pb2.DESCRIPTOR.services_by_name["Health"].full_name, reflection.SERVICE_NAME),

@@ -13,6 +13,7 @@ from __future__ import annotations
 import asyncio
 import json
 import logging
+import re
 import ssl
 import threading
 import time
@@ -41,6 +42,8 @@ from .openapi import openapi_document
 from .routes import ROUTES, Route
 
 log = logging.getLogger("arbiter.server.http")
+# A path parameter with more path after it ("/actions/{id}/stats").
+_INNER_PATH_PARAM = re.compile(r"\{(\w+)\}(?=/)")
 
 JSON_TYPE = "application/json"
 STUDIO_TYPES = {".html": "text/html", ".js": "text/javascript", ".css": "text/css", ".svg": "image/svg+xml"}
@@ -229,7 +232,9 @@ class RestApi:
         for route in ROUTES:
             grouped.setdefault((route.method, route.path), []).append(route)
         for (method, path), routes in grouped.items():
-            app.router.add_route(method, path, self._handler(routes))
+            # An empty inner path segment still reaches the RPC, whose use case names the missing field
+            # (GET /actions//stats is INVALID_ARGUMENT about offerId, as on gRPC), not "no route".
+            app.router.add_route(method, _INNER_PATH_PARAM.sub(r"{\1:[^{}/]*}", path), self._handler(routes))
         app.router.add_get("/api/v1/openapi.json", self._openapi_json)
         app.router.add_get("/studio", self._studio_file)
         app.router.add_get("/studio/", self._studio_file)
