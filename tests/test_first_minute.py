@@ -110,16 +110,10 @@ def test_a_database_that_is_a_directory_is_one_line(tmp_path: Path) -> None:
     _one_line_refusal(result, "not a file")
 
 
-@pytest.mark.skipif(os.geteuid() == 0, reason="root may write in any directory")
 def test_a_database_in_a_read_only_directory_is_one_line(tmp_path: Path) -> None:
-    folder = tmp_path / "ro"
-    folder.mkdir()
-    folder.chmod(stat.S_IRUSR | stat.S_IXUSR)
-    try:
-        result = _arbiter("--db", str(folder / "x.db"), "--address", "127.0.0.1:0", "--http-address", "off")
-        _one_line_refusal(result, "cannot create files in")
-    finally:
-        folder.chmod(stat.S_IRWXU)
+    # Not even root may create files in sysfs, so this holds whoever runs the tests.
+    result = _arbiter("--db", "/sys/x.db", "--address", "127.0.0.1:0", "--http-address", "off")
+    _one_line_refusal(result, "cannot create")
 
 
 # -- the environment and the log level ---------------------------------------------------------------

@@ -118,6 +118,11 @@ async def build_application(config: Config, clock: Clock | None = None) -> Appli
         stores = open_sqlite(config.db, config.durability, clock, config.customer_cache_size, telemetry)
     except DatabaseInUse as exc:
         raise ConfigError(str(exc)) from None
+    except OSError as exc:  # what the permission check before cannot see (root on a read-only file system)
+        raise ConfigError(
+            f"--db {config.db}: cannot create {exc.filename or config.db} ({exc.strerror or exc}); "
+            "choose a --db in a directory the server may write to"
+        ) from None
     rebuilds = ThreadPoolExecutor(max_workers=1, thread_name_prefix="arbiter-views")
     try:
         limiter = RateLimiter(config.rate_limit, config.rate_burst or config.rate_limit) if config.rate_limit else None
