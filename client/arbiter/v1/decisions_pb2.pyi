@@ -50,6 +50,17 @@ class OutcomeStatus(int, metaclass=_enum_type_wrapper.EnumTypeWrapper):
     OUTCOME_STATUS_UNSPECIFIED: _ClassVar[OutcomeStatus]
     OUTCOME_STATUS_RECORDED: _ClassVar[OutcomeStatus]
     OUTCOME_STATUS_DUPLICATE: _ClassVar[OutcomeStatus]
+
+class FunnelStep(int, metaclass=_enum_type_wrapper.EnumTypeWrapper):
+    __slots__ = ()
+    FUNNEL_STEP_UNSPECIFIED: _ClassVar[FunnelStep]
+    FUNNEL_STEP_INVENTORY: _ClassVar[FunnelStep]
+    FUNNEL_STEP_SCHEDULE: _ClassVar[FunnelStep]
+    FUNNEL_STEP_QUALIFICATION: _ClassVar[FunnelStep]
+    FUNNEL_STEP_CONTACT_POLICIES: _ClassVar[FunnelStep]
+    FUNNEL_STEP_BUDGET: _ClassVar[FunnelStep]
+    FUNNEL_STEP_RANK: _ClassVar[FunnelStep]
+    FUNNEL_STEP_OUTPUT: _ClassVar[FunnelStep]
 DROP_REASON_UNSPECIFIED: DropReason
 DROP_REASON_SCHEDULE_NOT_STARTED: DropReason
 DROP_REASON_SCHEDULE_ENDED: DropReason
@@ -78,6 +89,14 @@ OUTCOME_TYPE_COMPLAINT: OutcomeType
 OUTCOME_STATUS_UNSPECIFIED: OutcomeStatus
 OUTCOME_STATUS_RECORDED: OutcomeStatus
 OUTCOME_STATUS_DUPLICATE: OutcomeStatus
+FUNNEL_STEP_UNSPECIFIED: FunnelStep
+FUNNEL_STEP_INVENTORY: FunnelStep
+FUNNEL_STEP_SCHEDULE: FunnelStep
+FUNNEL_STEP_QUALIFICATION: FunnelStep
+FUNNEL_STEP_CONTACT_POLICIES: FunnelStep
+FUNNEL_STEP_BUDGET: FunnelStep
+FUNNEL_STEP_RANK: FunnelStep
+FUNNEL_STEP_OUTPUT: FunnelStep
 
 class DecideRequest(_message.Message):
     __slots__ = ("customer_id", "segments", "attributes", "offer_propensities", "model_propensities", "channel", "limit", "category_ids", "sub_category_ids", "tags", "decision_time", "explain", "dry_run", "record_impressions")
@@ -278,3 +297,89 @@ class GetOfferStatsResponse(_message.Message):
     STATS_FIELD_NUMBER: _ClassVar[int]
     stats: OfferStats
     def __init__(self, stats: _Optional[_Union[OfferStats, _Mapping]] = ...) -> None: ...
+
+class GetDecisionRequest(_message.Message):
+    __slots__ = ("decision_id",)
+    DECISION_ID_FIELD_NUMBER: _ClassVar[int]
+    decision_id: str
+    def __init__(self, decision_id: _Optional[str] = ...) -> None: ...
+
+class LoggedDecision(_message.Message):
+    __slots__ = ("decision_id", "decision_time", "logged_at", "request", "response", "candidates")
+    DECISION_ID_FIELD_NUMBER: _ClassVar[int]
+    DECISION_TIME_FIELD_NUMBER: _ClassVar[int]
+    LOGGED_AT_FIELD_NUMBER: _ClassVar[int]
+    REQUEST_FIELD_NUMBER: _ClassVar[int]
+    RESPONSE_FIELD_NUMBER: _ClassVar[int]
+    CANDIDATES_FIELD_NUMBER: _ClassVar[int]
+    decision_id: str
+    decision_time: _timestamp_pb2.Timestamp
+    logged_at: _timestamp_pb2.Timestamp
+    request: DecideRequest
+    response: DecideResponse
+    candidates: _containers.RepeatedCompositeFieldContainer[Candidate]
+    def __init__(self, decision_id: _Optional[str] = ..., decision_time: _Optional[_Union[datetime.datetime, _timestamp_pb2.Timestamp, _Mapping]] = ..., logged_at: _Optional[_Union[datetime.datetime, _timestamp_pb2.Timestamp, _Mapping]] = ..., request: _Optional[_Union[DecideRequest, _Mapping]] = ..., response: _Optional[_Union[DecideResponse, _Mapping]] = ..., candidates: _Optional[_Iterable[_Union[Candidate, _Mapping]]] = ...) -> None: ...
+
+class GetDecisionResponse(_message.Message):
+    __slots__ = ("decision",)
+    DECISION_FIELD_NUMBER: _ClassVar[int]
+    decision: LoggedDecision
+    def __init__(self, decision: _Optional[_Union[LoggedDecision, _Mapping]] = ...) -> None: ...
+
+class WhyNotRequest(_message.Message):
+    __slots__ = ("customer_id", "offer_id", "decision_time", "segments", "attributes", "offer_propensities", "model_propensities", "channel", "limit")
+    class OfferPropensitiesEntry(_message.Message):
+        __slots__ = ("key", "value")
+        KEY_FIELD_NUMBER: _ClassVar[int]
+        VALUE_FIELD_NUMBER: _ClassVar[int]
+        key: str
+        value: float
+        def __init__(self, key: _Optional[str] = ..., value: _Optional[float] = ...) -> None: ...
+    class ModelPropensitiesEntry(_message.Message):
+        __slots__ = ("key", "value")
+        KEY_FIELD_NUMBER: _ClassVar[int]
+        VALUE_FIELD_NUMBER: _ClassVar[int]
+        key: str
+        value: float
+        def __init__(self, key: _Optional[str] = ..., value: _Optional[float] = ...) -> None: ...
+    CUSTOMER_ID_FIELD_NUMBER: _ClassVar[int]
+    OFFER_ID_FIELD_NUMBER: _ClassVar[int]
+    DECISION_TIME_FIELD_NUMBER: _ClassVar[int]
+    SEGMENTS_FIELD_NUMBER: _ClassVar[int]
+    ATTRIBUTES_FIELD_NUMBER: _ClassVar[int]
+    OFFER_PROPENSITIES_FIELD_NUMBER: _ClassVar[int]
+    MODEL_PROPENSITIES_FIELD_NUMBER: _ClassVar[int]
+    CHANNEL_FIELD_NUMBER: _ClassVar[int]
+    LIMIT_FIELD_NUMBER: _ClassVar[int]
+    customer_id: str
+    offer_id: str
+    decision_time: _timestamp_pb2.Timestamp
+    segments: _containers.RepeatedScalarFieldContainer[str]
+    attributes: _struct_pb2.Struct
+    offer_propensities: _containers.ScalarMap[str, float]
+    model_propensities: _containers.ScalarMap[str, float]
+    channel: str
+    limit: int
+    def __init__(self, customer_id: _Optional[str] = ..., offer_id: _Optional[str] = ..., decision_time: _Optional[_Union[datetime.datetime, _timestamp_pb2.Timestamp, _Mapping]] = ..., segments: _Optional[_Iterable[str]] = ..., attributes: _Optional[_Union[_struct_pb2.Struct, _Mapping]] = ..., offer_propensities: _Optional[_Mapping[str, float]] = ..., model_propensities: _Optional[_Mapping[str, float]] = ..., channel: _Optional[str] = ..., limit: _Optional[int] = ...) -> None: ...
+
+class WhyNotResponse(_message.Message):
+    __slots__ = ("offer_id", "decision_time", "step", "reason", "message", "returned", "rank", "score", "propensity")
+    OFFER_ID_FIELD_NUMBER: _ClassVar[int]
+    DECISION_TIME_FIELD_NUMBER: _ClassVar[int]
+    STEP_FIELD_NUMBER: _ClassVar[int]
+    REASON_FIELD_NUMBER: _ClassVar[int]
+    MESSAGE_FIELD_NUMBER: _ClassVar[int]
+    RETURNED_FIELD_NUMBER: _ClassVar[int]
+    RANK_FIELD_NUMBER: _ClassVar[int]
+    SCORE_FIELD_NUMBER: _ClassVar[int]
+    PROPENSITY_FIELD_NUMBER: _ClassVar[int]
+    offer_id: str
+    decision_time: _timestamp_pb2.Timestamp
+    step: FunnelStep
+    reason: DropReason
+    message: str
+    returned: bool
+    rank: int
+    score: float
+    propensity: float
+    def __init__(self, offer_id: _Optional[str] = ..., decision_time: _Optional[_Union[datetime.datetime, _timestamp_pb2.Timestamp, _Mapping]] = ..., step: _Optional[_Union[FunnelStep, str]] = ..., reason: _Optional[_Union[DropReason, str]] = ..., message: _Optional[str] = ..., returned: _Optional[bool] = ..., rank: _Optional[int] = ..., score: _Optional[float] = ..., propensity: _Optional[float] = ...) -> None: ...

@@ -55,6 +55,16 @@ class DecisionServiceStub:
                 request_serializer=arbiter_dot_v1_dot_decisions__pb2.GetOfferStatsRequest.SerializeToString,
                 response_deserializer=arbiter_dot_v1_dot_decisions__pb2.GetOfferStatsResponse.FromString,
                 _registered_method=True)
+        self.GetDecision = channel.unary_unary(
+                '/arbiter.v1.DecisionService/GetDecision',
+                request_serializer=arbiter_dot_v1_dot_decisions__pb2.GetDecisionRequest.SerializeToString,
+                response_deserializer=arbiter_dot_v1_dot_decisions__pb2.GetDecisionResponse.FromString,
+                _registered_method=True)
+        self.WhyNot = channel.unary_unary(
+                '/arbiter.v1.DecisionService/WhyNot',
+                request_serializer=arbiter_dot_v1_dot_decisions__pb2.WhyNotRequest.SerializeToString,
+                response_deserializer=arbiter_dot_v1_dot_decisions__pb2.WhyNotResponse.FromString,
+                _registered_method=True)
 
 
 class DecisionServiceServicer:
@@ -94,6 +104,25 @@ class DecisionServiceServicer:
         context.set_details('Method not implemented!')
         raise NotImplementedError('Method not implemented!')
 
+    def GetDecision(self, request, context):
+        """A decision kept by the decision log (--decision-log-sample): its
+        request, answer and every candidate's fate. Roles: admin, editor,
+        decide. Errors: NOT_FOUND (never kept, expired, or another tenant's).
+        """
+        context.set_code(grpc.StatusCode.UNIMPLEMENTED)
+        context.set_details('Method not implemented!')
+        raise NotImplementedError('Method not implemented!')
+
+    def WhyNot(self, request, context):
+        """Runs Decide's funnel for one offer as a dry run (nothing recorded or
+        logged) and says at which step and why it would drop, or that it would
+        be returned and at what rank. Roles: admin, editor, decide. Errors:
+        INVALID_ARGUMENT, NOT_FOUND (unknown offer).
+        """
+        context.set_code(grpc.StatusCode.UNIMPLEMENTED)
+        context.set_details('Method not implemented!')
+        raise NotImplementedError('Method not implemented!')
+
 
 def add_DecisionServiceServicer_to_server(servicer, server):
     rpc_method_handlers = {
@@ -116,6 +145,16 @@ def add_DecisionServiceServicer_to_server(servicer, server):
                     servicer.GetOfferStats,
                     request_deserializer=arbiter_dot_v1_dot_decisions__pb2.GetOfferStatsRequest.FromString,
                     response_serializer=arbiter_dot_v1_dot_decisions__pb2.GetOfferStatsResponse.SerializeToString,
+            ),
+            'GetDecision': grpc.unary_unary_rpc_method_handler(
+                    servicer.GetDecision,
+                    request_deserializer=arbiter_dot_v1_dot_decisions__pb2.GetDecisionRequest.FromString,
+                    response_serializer=arbiter_dot_v1_dot_decisions__pb2.GetDecisionResponse.SerializeToString,
+            ),
+            'WhyNot': grpc.unary_unary_rpc_method_handler(
+                    servicer.WhyNot,
+                    request_deserializer=arbiter_dot_v1_dot_decisions__pb2.WhyNotRequest.FromString,
+                    response_serializer=arbiter_dot_v1_dot_decisions__pb2.WhyNotResponse.SerializeToString,
             ),
     }
     generic_handler = grpc.method_handlers_generic_handler(
@@ -227,6 +266,60 @@ class DecisionService:
             '/arbiter.v1.DecisionService/GetOfferStats',
             arbiter_dot_v1_dot_decisions__pb2.GetOfferStatsRequest.SerializeToString,
             arbiter_dot_v1_dot_decisions__pb2.GetOfferStatsResponse.FromString,
+            options,
+            channel_credentials,
+            insecure,
+            call_credentials,
+            compression,
+            wait_for_ready,
+            timeout,
+            metadata,
+            _registered_method=True)
+
+    @staticmethod
+    def GetDecision(request,
+            target,
+            options=(),
+            channel_credentials=None,
+            call_credentials=None,
+            insecure=False,
+            compression=None,
+            wait_for_ready=None,
+            timeout=None,
+            metadata=None):
+        return grpc.experimental.unary_unary(
+            request,
+            target,
+            '/arbiter.v1.DecisionService/GetDecision',
+            arbiter_dot_v1_dot_decisions__pb2.GetDecisionRequest.SerializeToString,
+            arbiter_dot_v1_dot_decisions__pb2.GetDecisionResponse.FromString,
+            options,
+            channel_credentials,
+            insecure,
+            call_credentials,
+            compression,
+            wait_for_ready,
+            timeout,
+            metadata,
+            _registered_method=True)
+
+    @staticmethod
+    def WhyNot(request,
+            target,
+            options=(),
+            channel_credentials=None,
+            call_credentials=None,
+            insecure=False,
+            compression=None,
+            wait_for_ready=None,
+            timeout=None,
+            metadata=None):
+        return grpc.experimental.unary_unary(
+            request,
+            target,
+            '/arbiter.v1.DecisionService/WhyNot',
+            arbiter_dot_v1_dot_decisions__pb2.WhyNotRequest.SerializeToString,
+            arbiter_dot_v1_dot_decisions__pb2.WhyNotResponse.FromString,
             options,
             channel_credentials,
             insecure,

@@ -115,7 +115,14 @@ async def build_application(config: Config, clock: Clock | None = None) -> Appli
     access = AccessLog() if config.log_format == "json" else None
     telemetry = metrics or NO_TELEMETRY
     try:
-        stores = open_sqlite(config.db, config.durability, clock, config.customer_cache_size, telemetry)
+        stores = open_sqlite(
+            config.db,
+            config.durability,
+            clock,
+            config.customer_cache_size,
+            telemetry,
+            decision_log_days=config.decision_log_days,
+        )
     except DatabaseInUse as exc:
         raise ConfigError(str(exc)) from None
     except OSError as exc:  # what the permission check before cannot see (root on a read-only file system)
@@ -133,6 +140,7 @@ async def build_application(config: Config, clock: Clock | None = None) -> Appli
             limiter=limiter,
             rebuilds=rebuilds,
             telemetry=telemetry,
+            decision_log_sample=config.decision_log_sample,
         )
         if metrics is not None:
             metrics.count_offers(core.views.offers_by_status)

@@ -43,6 +43,8 @@ class Config:
     max_concurrent_rpcs: int = 1_000
     rate_limit: float = 0.0  # calls per second per tenant; 0 = off
     rate_burst: float = 0.0  # bucket size; 0 = one second's worth
+    decision_log_sample: float = 0.0  # share of decisions kept in the decision log, 0 to 1
+    decision_log_days: int = 7  # how long kept decisions stay, counted from when they were logged
 
 
 def split_address(address: str) -> tuple[str, int]:
@@ -261,6 +263,13 @@ def _parser(env: Mapping[str, str]) -> argparse.ArgumentParser:
         float,
         "calls a tenant may make at once above the rate; 0 means one second's worth",
     )
+    option(
+        "--decision-log-sample",
+        "decision_log_sample",
+        float,
+        "share of decisions (0 to 1) kept with their request, answer and every candidate's fate",
+    )
+    option("--decision-log-days", "decision_log_days", int, "days a kept decision stays in the decision log")
     switch("--demo", "demo", "load the demo catalogue (idempotent) and print a new demo admin key before serving")
     return parser
 
@@ -295,6 +304,10 @@ def load_config(argv: Sequence[str] | None = None, env: Mapping[str, str] | None
     ):
         if value < 1:
             raise ConfigError(f"{flag} must be at least 1, got {value}")
+    if not 0.0 <= config.decision_log_sample <= 1.0:
+        raise ConfigError(f"--decision-log-sample must be between 0 and 1, got {config.decision_log_sample}")
+    if config.decision_log_days < 1:
+        raise ConfigError(f"--decision-log-days must be at least 1, got {config.decision_log_days}")
     if config.rate_limit < 0 or config.rate_burst < 0:
         raise ConfigError("--rate-limit and --rate-burst must not be negative")
     split_address(config.address)

@@ -43,9 +43,11 @@ class Core:
         limiter: RateLimiter | None = None,
         rebuilds: Executor | None = None,
         telemetry: Telemetry = NO_TELEMETRY,
+        decision_log_sample: float = 0.0,
     ) -> Core:
         """Load every tenant's view from the stores (before serving). `rebuilds` runs view rebuilds
-        off the event loop; `authenticate` False accepts any caller (the tenant they name, as admin)."""
+        off the event loop; `authenticate` False accepts any caller (the tenant they name, as admin);
+        `decision_log_sample` is the share of decisions kept in the stores' decision log."""
         views = TenantViews(stores.counters, rebuilds, telemetry)
         views.load(stores.catalog.load())
         recorder = OutcomeRecorder(stores.outcomes, stores.counters, stores.histories, telemetry)
@@ -58,7 +60,16 @@ class Core:
             policies=PolicyUseCases(stores.catalog, views, clock),
             tenants=TenantUseCases(stores.catalog, views, clock),
             keys=KeyUseCases(stores.keys, clock),
-            decisions=DecisionUseCases(views, stores.counters, stores.histories, recorder, clock, telemetry),
+            decisions=DecisionUseCases(
+                views,
+                stores.counters,
+                stores.histories,
+                recorder,
+                clock,
+                stores.decisions,
+                decision_log_sample,
+                telemetry,
+            ),
             outcomes=OutcomeUseCases(views, recorder, clock),
         )
 

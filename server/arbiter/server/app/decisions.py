@@ -16,6 +16,7 @@ from datetime import date
 from ..domain.access import Permission, Principal, require
 from ..domain.customer_history import CustomerHistory
 from ..domain.decision_engine import decide
+from ..domain.decision_log import LoggedDecision, WhyNotAnswer, sampled, why_not
 from ..domain.decisions import (
     DECISION_PREFIX,
     DecidedOffer,
@@ -24,13 +25,22 @@ from ..domain.decisions import (
     effective_limit,
     validate_decision_request,
 )
-from ..domain.errors import Decoded, FieldViolation, raise_if_invalid
+from ..domain.errors import Decoded, FieldViolation, NotFound, raise_if_invalid
 from ..domain.ids import new_id
 from ..domain.offers import Offer
 from ..domain.outcomes import SERVER_TIME, OutcomeInput, OutcomeType, adaptive_estimate
 from ..domain.timekeeping import Clock
 from .outcomes import OutcomeRecorder, prepare
-from .ports import NO_TELEMETRY, CustomerHistories, LiveCounters, OfferCounts, PreparedOutcome, Reservation, Telemetry
+from .ports import (
+    NO_TELEMETRY,
+    CustomerHistories,
+    DecisionLog,
+    LiveCounters,
+    OfferCounts,
+    PreparedOutcome,
+    Reservation,
+    Telemetry,
+)
 from .views import TenantView, TenantViews
 
 
@@ -85,7 +95,11 @@ def _reservation(offer: Offer) -> Reservation:
 
 
 class DecisionUseCases:
-    """Decide for a customer; report an offer's counters."""
+    """Decide for a customer; report an offer's counters; read kept decisions; say why an offer is not shown.
+
+    `log_sample` (0 to 1) is the share of decisions kept in `log`; at 0 a
+    decision costs one comparison more than without a log.
+    """
 
     def __init__(
         self,
@@ -94,6 +108,8 @@ class DecisionUseCases:
         histories: CustomerHistories,
         recorder: OutcomeRecorder,
         clock: Clock,
+        log: DecisionLog,
+        log_sample: float = 0.0,
         telemetry: Telemetry = NO_TELEMETRY,
     ) -> None:
         self._views = views
@@ -101,20 +117,46 @@ class DecisionUseCases:
         self._histories = histories
         self._recorder = recorder
         self._clock = clock
+        self._log = log
+        self._log_sample = log_sample
         self._telemetry = telemetry
 
-    async def decide(self, principal: Principal, decoded: Decoded[DecisionRequest]) -> Decision:
-        require(principal, Permission.DECIDE)
+    def _validated(self, decoded: Decoded[DecisionRequest]) -> DecisionRequest:
         raise_if_invalid(decoded.violations, validate_decision_request(decoded.value))
         request = decoded.value
-        request = replace(
+        return replace(
             request,
             limit=effective_limit(request.limit),
             decision_us=self._clock.now_us() if request.decision_us == SERVER_TIME else request.decision_us,
         )
+
+    async def decide(self, principal: Principal, decoded: Decoded[DecisionRequest]) -> Decision:
+        require(principal, Permission.DECIDE)
+        request = self._validated(decoded)
         tenant = principal.tenant
         decision_id = new_id(DECISION_PREFIX)
-        # Stage times are real durations (perf_counter), not the business clock.
+        # A kept decision stores every candidate's fate, so the funnel explains it whatever the caller asked.
+        keep = self._log_sample > 0.0 and sampled(decision_id, self._log_sample)
+        funnel_request = replace(request, explain=True) if keep and not request.explain else request
+        telemetry = self._telemetry
+        view, day, result = await self._run(tenant, funnel_request, telemetry)
+        if request.record_impressions and not request.dry_run and result.offers:
+            recording = time.perf_counter()
+            result = await self._record_impressions(tenant, view, day, decision_id, request, result)
+            telemetry.decide_stage("record", time.perf_counter() - recording)
+        telemetry.decision(len(result.offers), result.dropped)
+        if keep:
+            self._log.keep(tenant, decision_id, request, result)  # not awaited: written off this path
+            if not request.explain:
+                result = replace(result, candidates=None)
+        return Decision(decision_id, request.decision_us, result)
+
+    async def _run(
+        self, tenant: str, request: DecisionRequest, telemetry: Telemetry = NO_TELEMETRY
+    ) -> tuple[TenantView, int, DecisionResult]:
+        """Read the state the funnel needs (awaiting only what is missing), then run it with no await between.
+
+        `telemetry` hears how long each took (real durations, not the business clock)."""
         started = time.perf_counter()
         history: CustomerHistory | None = None
         history_loaded = False
@@ -137,15 +179,38 @@ class DecisionUseCases:
                 break
         loaded = time.perf_counter()
         result = decide(snapshot, counts, counts.spend_today, request, history)
-        decided = time.perf_counter()
-        telemetry = self._telemetry
         telemetry.decide_stage("load", loaded - started)
-        telemetry.decide_stage("funnel", decided - loaded)
-        if request.record_impressions and not request.dry_run and result.offers:
-            result = await self._record_impressions(tenant, view, day, decision_id, request, result)
-            telemetry.decide_stage("record", time.perf_counter() - decided)
-        telemetry.decision(len(result.offers), result.dropped)
-        return Decision(decision_id, request.decision_us, result)
+        telemetry.decide_stage("funnel", time.perf_counter() - loaded)
+        return view, day, result
+
+    async def why_not(self, principal: Principal, offer_id: str, decoded: Decoded[DecisionRequest]) -> WhyNotAnswer:
+        """Where `offer_id` leaves the funnel for this customer: Decide's own funnel, explained, as a dry run.
+
+        The request's filters are ignored (the question is about one offer);
+        its limit counts as in Decide. Nothing is recorded or logged.
+        """
+        require(principal, Permission.STATS)
+        tenant = principal.tenant
+        offer = self._views.current(tenant).offer(offer_id)  # NOT_FOUND when the tenant has no such offer
+        request = replace(
+            self._validated(decoded),
+            category_ids=frozenset(),
+            sub_category_ids=frozenset(),
+            tags=frozenset(),
+            explain=True,
+            dry_run=True,
+            record_impressions=False,
+        )
+        _, _, result = await self._run(tenant, request)
+        return why_not(offer_id, offer.status.value if offer.status else "not active", request, result)
+
+    async def get_decision(self, principal: Principal, decision_id: str) -> LoggedDecision:
+        """A kept decision of the caller's tenant; NOT_FOUND when not kept, expired or another tenant's."""
+        require(principal, Permission.STATS)
+        logged = await self._log.get(principal.tenant, decision_id) if decision_id.startswith(DECISION_PREFIX) else None
+        if logged is None:
+            raise NotFound(f"decision {decision_id!r} is not in the decision log", reason="DECISION_NOT_FOUND")
+        return logged
 
     async def _record_impressions(
         self,

@@ -21,7 +21,8 @@ from ..domain.arrays import FloatArray, IntArray
 from ..domain.catalog import Category, CategoryStatus, SubCategory
 from ..domain.catalog_snapshot import CatalogSnapshot
 from ..domain.customer_history import CustomerHistory, HistoryEvent
-from ..domain.decisions import DropReason
+from ..domain.decision_log import LoggedDecision
+from ..domain.decisions import DecisionRequest, DecisionResult, DropReason
 from ..domain.offers import Offer, OfferStatus
 from ..domain.outcomes import OutcomeInput, OutcomeRecord, OutcomeType
 from ..domain.pagination import PageCursor
@@ -255,6 +256,22 @@ class CustomerHistories(Protocol):
         ...
 
 
+# -- the decision log ----------------------------------------------------------------------
+
+
+class DecisionLog(Protocol):
+    """Sampled decisions, kept for a retention period counted from when they were logged."""
+
+    def keep(self, tenant: str, decision_id: str, request: DecisionRequest, result: DecisionResult) -> None:
+        """Queue the decision for storage and return at once: the write happens off the caller's path
+        (SQLite: in the writer's next batch); a write that fails or meets shutdown is only logged."""
+        ...
+
+    async def get(self, tenant: str, decision_id: str) -> LoggedDecision | None:
+        """The tenant's kept decision; None when it was never kept, has expired or is another tenant's."""
+        ...
+
+
 # -- one backend ---------------------------------------------------------------------------
 
 
@@ -267,6 +284,7 @@ class Stores:
     outcomes: OutcomeLog
     counters: LiveCounters
     histories: CustomerHistories
+    decisions: DecisionLog
     close: Callable[[], Awaitable[None]]
 
 

@@ -48,7 +48,7 @@ class Permission(enum.Enum):
     CATALOG_READ = "read categories, sub-categories and contact policies"
     OFFER_READ = "read offers"
     DECIDE = "decide and record outcomes"
-    STATS = "read offer stats"
+    STATS = "read offer stats and kept decisions, and ask why an offer is not shown"
     SETTINGS_READ = "read tenant settings"
     SETTINGS_WRITE = "change tenant settings"
     KEYS = "manage API keys"

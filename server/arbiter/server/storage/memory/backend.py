@@ -30,6 +30,8 @@ from ...app.ports import (
 from ...domain.access import ApiKey
 from ...domain.catalog import Category, CategoryStatus, SubCategory
 from ...domain.customer_history import HISTORY_LOOKBACK_US, MAX_EVENTS_PER_CUSTOMER, CustomerHistory, HistoryEvent
+from ...domain.decision_log import DEFAULT_RETENTION_DAYS, US_PER_DAY, LoggedDecision, logged_decision
+from ...domain.decisions import DecisionRequest, DecisionResult
 from ...domain.ids import new_fast_id
 from ...domain.offers import Offer
 from ...domain.outcomes import OUTCOME_PREFIX, OutcomeRecord, OutcomeType, matched_positives
@@ -83,6 +85,7 @@ class MemoryDatabase:
         self.by_key: dict[tuple[str, str], _StoredOutcome] = {}
         self.ledger: defaultdict[tuple[str, int, str], list[int]] = defaultdict(lambda: [0, 0])
         self.models: defaultdict[tuple[str, str, str], list[int]] = defaultdict(lambda: [0, 0])
+        self.decisions: dict[tuple[str, str], LoggedDecision] = {}
         self.seq = 0
         self.commit_gate: asyncio.Event | None = None
         self.load_gate: asyncio.Event | None = None
@@ -350,7 +353,33 @@ class MemoryOutcomeLog:
         return matched_positives(ordered) - matched_positives(ordered, skip=new.seq)
 
 
-def memory_stores(clock: Clock, *, customer_cache_size: int = 1_000) -> tuple[Stores, MemoryDatabase]:
+class MemoryDecisionLog:
+    """Keeps decisions in `MemoryDatabase.decisions`; anything past the retention is purged on every call."""
+
+    def __init__(self, db: MemoryDatabase, clock: Clock, retention_days: int) -> None:
+        self._db = db
+        self._clock = clock
+        self._retention_us = retention_days * US_PER_DAY
+
+    def purge(self) -> int:
+        cutoff = self._clock.now_us() - self._retention_us
+        expired = [key for key, d in self._db.decisions.items() if d.logged_us <= cutoff]
+        for key in expired:
+            del self._db.decisions[key]
+        return len(expired)
+
+    def keep(self, tenant: str, decision_id: str, request: DecisionRequest, result: DecisionResult) -> None:
+        self.purge()
+        self._db.decisions[tenant, decision_id] = logged_decision(decision_id, self._clock.now_us(), request, result)
+
+    async def get(self, tenant: str, decision_id: str) -> LoggedDecision | None:
+        self.purge()
+        return self._db.decisions.get((tenant, decision_id))
+
+
+def memory_stores(
+    clock: Clock, *, customer_cache_size: int = 1_000, decision_log_days: int = DEFAULT_RETENTION_DAYS
+) -> tuple[Stores, MemoryDatabase]:
     """A complete backend in memory, and its tables."""
     db = MemoryDatabase()
 
@@ -381,6 +410,7 @@ def memory_stores(clock: Clock, *, customer_cache_size: int = 1_000) -> tuple[St
         outcomes=MemoryOutcomeLog(db, clock),
         counters=InProcessCounters(load_day),
         histories=InProcessHistories(load_history, capacity=customer_cache_size),
+        decisions=MemoryDecisionLog(db, clock, decision_log_days),
         close=close,
     )
     return stores, db

@@ -11,11 +11,13 @@ from sqlite_utils import Database
 
 from ...app.ports import NO_TELEMETRY, Stores, Telemetry
 from ...domain.customer_history import HISTORY_LOOKBACK_US, MAX_EVENTS_PER_CUSTOMER, CustomerHistory, HistoryEvent
+from ...domain.decision_log import DEFAULT_RETENTION_DAYS
 from ...domain.timekeeping import Clock
 from ..inprocess.counters import DayRows, InProcessCounters
 from ..inprocess.histories import InProcessHistories
 from .catalog_store import SqliteCatalogStore
 from .database import Durability
+from .decision_log import SqliteDecisionLog
 from .key_store import SqliteKeyStore
 from .lock import DatabaseLock
 from .outcome_log import SqliteOutcomeLog
@@ -29,6 +31,7 @@ def open_sqlite(
     clock: Clock,
     customer_cache_size: int,
     telemetry: Telemetry = NO_TELEMETRY,
+    decision_log_days: int = DEFAULT_RETENTION_DAYS,
 ) -> Stores:
     """Lock, open (and migrate) the database and load what the counters and histories start from.
 
@@ -85,6 +88,8 @@ def open_sqlite(
         )
 
     reader.run_now(load_state)
+    decisions = SqliteDecisionLog(writer, reader, clock, decision_log_days)
+    decisions.purge_now()  # expired decisions go at start-up, before anything new is written
 
     async def close() -> None:
         await writer.close()
@@ -98,5 +103,6 @@ def open_sqlite(
         outcomes=SqliteOutcomeLog(writer, clock),
         counters=counters,
         histories=histories,
+        decisions=decisions,
         close=close,
     )

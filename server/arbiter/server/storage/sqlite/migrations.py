@@ -236,3 +236,24 @@ def m006_api_keys(db: Database) -> None:
             f"CREATE TRIGGER api_keys_{event.lower()} AFTER {event} ON api_keys "
             "BEGIN UPDATE api_key_changes SET version = version + 1; END"
         )
+
+
+@migrations()
+def m007_decision_log(db: Database) -> None:
+    """Sampled decisions (request, answer, every candidate's fate) as compressed JSON, kept for a retention.
+
+    Keyed by tenant first, so one tenant can never read another's; the index
+    on `logged_us` makes the retention purge a range delete.
+    """
+    db.execute(
+        """
+        CREATE TABLE decision_log (
+            tenant TEXT NOT NULL,
+            id TEXT NOT NULL,
+            logged_us INTEGER NOT NULL,
+            body BLOB NOT NULL,
+            PRIMARY KEY (tenant, id)
+        ) WITHOUT ROWID
+        """
+    )
+    db.execute("CREATE INDEX decision_log_by_age ON decision_log (logged_us)")

@@ -2,12 +2,15 @@
 
 from __future__ import annotations
 
+from typing import Any
+
 import grpc
 
 from arbiter.v1 import decisions_pb2, decisions_pb2_grpc
 
 from ...app.decisions import DecisionUseCases
 from ...app.outcomes import OutcomeUseCases
+from ...domain.decision_log import LoggedDecision
 from ...domain.decisions import DecisionRequest
 from ...domain.errors import Decoded, ViolationCollector
 from ...domain.offers import from_micros
@@ -17,6 +20,11 @@ from .interceptor import principal
 from .messages import enum_from_proto, struct_to_dict, timestamp_to_datetime
 
 _OUTCOME_TYPES = {int(t): t for t in OutcomeType}
+
+
+def _enum(number: int) -> Any:
+    """A proto enum field's value from the domain enum's number (the numbers match by design)."""
+    return number
 
 
 class DecisionServicer(decisions_pb2_grpc.DecisionServiceServicer):
@@ -84,6 +92,41 @@ class DecisionServicer(decisions_pb2_grpc.DecisionServiceServicer):
         response = decisions_pb2.RecordOutcomesResponse()
         for record in records:
             _fill_result(response.results.add(), record)
+        return response
+
+    async def GetDecision(
+        self, request: decisions_pb2.GetDecisionRequest, context: grpc.aio.ServicerContext
+    ) -> decisions_pb2.GetDecisionResponse:
+        logged = await self._decisions.get_decision(principal(), request.decision_id)
+        return decisions_pb2.GetDecisionResponse(decision=logged_decision_to_proto(logged))
+
+    async def WhyNot(
+        self, request: decisions_pb2.WhyNotRequest, context: grpc.aio.ServicerContext
+    ) -> decisions_pb2.WhyNotResponse:
+        decide = decisions_pb2.DecideRequest(
+            customer_id=request.customer_id,
+            segments=request.segments,
+            offer_propensities=request.offer_propensities,
+            model_propensities=request.model_propensities,
+            channel=request.channel,
+            limit=request.limit,
+        )
+        if request.HasField("decision_time"):
+            decide.decision_time.CopyFrom(request.decision_time)
+        if request.HasField("attributes"):
+            decide.attributes.CopyFrom(request.attributes)
+        answer = await self._decisions.why_not(principal(), request.offer_id, decision_request_from_proto(decide))
+        response = decisions_pb2.WhyNotResponse(
+            offer_id=answer.offer_id,
+            step=_enum(answer.step.value),
+            reason=_enum(answer.reason.value),
+            message=answer.message,
+            returned=answer.returned,
+            rank=answer.rank,
+            score=answer.score,
+            propensity=answer.propensity,
+        )
+        response.decision_time.FromMicroseconds(answer.decision_us)
         return response
 
     async def GetOfferStats(
@@ -159,3 +202,66 @@ def _fill_result(out: decisions_pb2.OutcomeResult, record: OutcomeRecord) -> Non
     out.outcome_id = record.outcome_id
     out.status = decisions_pb2.OUTCOME_STATUS_DUPLICATE if record.duplicate else decisions_pb2.OUTCOME_STATUS_RECORDED
     out.recorded_at.FromMicroseconds(record.recorded_us)
+
+
+def decision_request_to_proto(r: DecisionRequest) -> decisions_pb2.DecideRequest:
+    """A Decide request as the funnel read it, back in its message form (for the decision log)."""
+    out = decisions_pb2.DecideRequest(
+        customer_id=r.customer_id,
+        segments=sorted(r.segments),
+        offer_propensities=r.offer_propensities,
+        model_propensities=r.model_propensities,
+        channel=r.channel,
+        limit=r.limit,
+        category_ids=sorted(r.category_ids),
+        sub_category_ids=sorted(r.sub_category_ids),
+        tags=sorted(r.tags),
+        explain=r.explain,
+        dry_run=r.dry_run,
+        record_impressions=r.record_impressions,
+    )
+    out.decision_time.FromMicroseconds(r.decision_us)
+    if r.attributes:
+        out.attributes.update(r.attributes)
+    return out
+
+
+def logged_decision_to_proto(d: LoggedDecision) -> decisions_pb2.LoggedDecision:
+    out = decisions_pb2.LoggedDecision(decision_id=d.decision_id, request=decision_request_to_proto(d.request))
+    out.decision_time.FromMicroseconds(d.decision_us)
+    out.logged_at.FromMicroseconds(d.logged_us)
+    response = out.response
+    response.decision_id = d.decision_id
+    response.decision_time.FromMicroseconds(d.decision_us)
+    for o in d.offers:
+        item = response.offers.add(
+            rank=o.rank,
+            offer_id=o.offer_id,
+            name=o.name,
+            short_desc=o.short_desc,
+            score=o.score,
+            propensity=o.propensity,
+            propensity_source=o.source,
+            priority_score=o.priority_score,
+            mandatory=o.mandatory,
+            category_id=o.category_id,
+            sub_category_id=o.sub_category_id,
+            tags=o.tags,
+        )
+        if o.personalization:
+            item.personalization.update(o.personalization)  # type: ignore[arg-type]
+    for c in d.candidates:
+        fate = decisions_pb2.Candidate(
+            offer_id=c.offer_id,
+            name=c.name,
+            selected=c.selected,
+            reason=_enum(c.reason.value),
+            message=c.message,
+            score=c.score,
+            propensity=c.propensity,
+            mandatory=c.mandatory,
+        )
+        out.candidates.append(fate)
+        if d.request.explain:
+            response.candidates.append(fate)
+    return out
