@@ -87,6 +87,9 @@ ALLOWED_ROLES: dict[str, frozenset[str]] = {
     "DecisionService.RecordOutcomes": DECIDERS,
     # GetOfferStats: everyone
     "DecisionService.GetOfferStats": EVERYONE,
+    # GetDecision, WhyNot (the decision log): everyone, like GetOfferStats
+    "DecisionService.GetDecision": EVERYONE,
+    "DecisionService.WhyNot": EVERYONE,
     # GetTenantSettings: admin, editor
     "TenantService.GetTenantSettings": frozenset({ADMIN, EDITOR}),
     # UpdateTenantSettings, API keys: admin

@@ -69,6 +69,8 @@ def test_every_route_in_the_table_answers(server: ServerProcess, tenant: str) ->
         "/api/v1/api-keys/{id}": rest.post("/api/v1/api-keys", {"name": "k", "role": "decide"}).body["apiKey"]["id"],
     }
     ids["/api/v1/actions/{id}/stats"] = ids["/api/v1/actions/{id}"]
+    ids["/api/v1/customers/{id}/why-not/{offerId}"] = ids["/api/v1/actions/{id}"]  # both parameters get it
+    ids["/api/v1/decisions/{id}"] = "dec_0000000000000000"
     answered = []
     # Deletes last, so the other routes still find their resources.
     for route in sorted(ROUTES, key=lambda r: r.method == "DELETE"):

@@ -87,6 +87,8 @@ SPEC_ROLES: tuple[tuple[frozenset[str], frozenset[str]], ...] = (
     (frozenset({"Decide", "RecordOutcome", "RecordOutcomes"}), frozenset({ADMIN, DECIDE})),
     # GetOfferStats: everyone
     (frozenset({"GetOfferStats"}), frozenset(ROLES)),
+    # GetDecision, WhyNot (the decision log): everyone, like GetOfferStats
+    (frozenset({"GetDecision", "WhyNot"}), frozenset(ROLES)),
     # GetTenantSettings: admin, editor
     (frozenset({"GetTenantSettings"}), frozenset({ADMIN, EDITOR})),
     # UpdateTenantSettings, API keys: admin
@@ -130,6 +132,9 @@ KINDS = {
     "sub-categories": "sub_category",
     "contact-policies": "contact_policy",
     "api-keys": "api_key",
+    "decisions": "decision",
+    "customers": "customer",
+    "why-not": "offer",
 }
 
 
@@ -275,6 +280,12 @@ class Tenant:
         path = f"/api/v1/categories/{category_id}/sub-categories"
         return str(self.create(path, {"name": unique("sub-category")})["id"])
 
+    def new_decision(self) -> str:
+        """A decision the server keeps (the module's server logs every decision)."""
+        reply = self.call("POST", "/api/v1/decide", {"customerId": unique("customer").replace(" ", "-")})
+        assert reply.status == 200, reply
+        return str(reply.body["decisionId"])
+
     def new_policy(self) -> str:
         return str(self.create("/api/v1/contact-policies", policy_body())["id"])
 
@@ -295,6 +306,8 @@ class Tenant:
             "category": self.new_category,
             "contact_policy": self.new_policy,
             "api_key": lambda: key_id_of(self.new_key(DECIDE)),
+            "decision": self.new_decision,
+            "customer": lambda: unique("customer").replace(" ", "-"),
         }
         assert kind in makers, f"no way to make a {kind} for a path parameter: add one to Tenant.new"
         return makers[kind]()
@@ -375,6 +388,8 @@ def request_for(route: Route, owner: Tenant, body_from: Tenant | None = None) ->
         kind = KINDS[collection]
         ids[name] = owner.new_sub_category(ids["categoryId"]) if kind == "sub_category" else owner.new(kind)
     path = route.path.format(**ids)
+    if route.rpc == "WhyNot":  # a pinned instant, so that looking twice shows the same answer
+        path += "?decisionTime=2026-06-03T12:00:00Z"
     probes = [path] if route.path in GET_PATHS else []
     body = None
     if route.body is not None:
@@ -391,7 +406,8 @@ def request_for(route: Route, owner: Tenant, body_from: Tenant | None = None) ->
 @pytest.fixture(scope="module")
 def rest_server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[ServerProcess]:
     """A real server with authentication and its REST listener, shared by this module (tenants are per test)."""
-    with ServerProcess(tmp_path_factory.mktemp("rest-auth") / "arbiter.db", auth=True, http=True) as process:
+    db = tmp_path_factory.mktemp("rest-auth") / "arbiter.db"
+    with ServerProcess(db, ["--decision-log-sample", "1"], auth=True, http=True) as process:
         yield process
 
 

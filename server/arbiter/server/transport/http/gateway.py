@@ -8,6 +8,7 @@ collected as a field violation named the way the REST caller wrote it
 
 from __future__ import annotations
 
+import json
 from collections.abc import Iterable, Mapping
 from dataclasses import dataclass, replace
 from typing import Any
@@ -180,8 +181,29 @@ def _set_scalar(request: Message, dotted: str, value: str) -> None:
 
 
 def _set_query_value(request: Message, param: Param, raw: str) -> str | None:
-    """Set a query value on its field; a problem description when it does not fit."""
+    """Set a query value on its field; a problem description when it does not fit.
+
+    Scalars and enum words as written; repeated strings as a comma list (or the
+    parameter repeated); a Timestamp as RFC 3339 text; a Struct as a JSON object's text.
+    """
     message, field = _field_at(request, param.field)
+    message_type = field.message_type
+    if message_type is not None and not field.is_repeated:
+        if message_type.full_name == TIMESTAMP:
+            try:
+                getattr(message, field.name).FromJsonString(raw)
+            except ValueError:
+                return f"must be an RFC 3339 timestamp such as 2026-03-15T00:00:00Z, got {raw!r}"
+            return None
+        if message_type.full_name == STRUCT:
+            try:
+                parsed = json.loads(raw, parse_constant=_no_constant)
+            except ValueError:
+                return "must be a JSON object (as text), which this is not"
+            if not isinstance(parsed, dict):
+                return "must be a JSON object (as text)"
+            problems = message_from_json({field.json_name: parsed}, message)
+            return problems[0].description if problems else None
     if field.is_repeated:
         getattr(message, field.name).extend(part for part in (s.strip() for s in raw.split(",")) if part)
         return None
@@ -205,6 +227,10 @@ def _set_query_value(request: Message, param: Param, raw: str) -> str | None:
     else:
         setattr(message, field.name, raw)
     return None
+
+
+def _no_constant(word: str) -> Any:
+    raise ValueError(f"{word} is not JSON")
 
 
 def rest_violations(route: Route, violations: Iterable[FieldViolation]) -> list[FieldViolation]:

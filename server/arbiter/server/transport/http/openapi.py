@@ -123,6 +123,8 @@ def _operation(schemas: _Schemas, routes: list[Route]) -> dict[str, Any]:
         entry: dict[str, Any] = {"name": param.name, "in": "query", "description": param.description}
         if param_schema.get("type") == "array":
             entry.update(schema=param_schema, style="form", explode=True)
+        elif param_schema.get("type") == "object":  # a Struct, given as a JSON object's text
+            entry["content"] = {"application/json": {"schema": param_schema}}
         else:
             entry["schema"] = param_schema
         parameters.append(entry)
