@@ -266,6 +266,41 @@ class Client:
         request = decisions_pb2.GetOfferStatsRequest(offer_id=offer_id)
         return self._call(self.decisions.GetOfferStats, request, timeout).stats
 
+    def get_decision(self, decision_id: str, *, timeout: float | None = None) -> decisions_pb2.LoggedDecision:
+        """A decision the decision log kept (request, answer, every candidate's fate); NotFoundError otherwise."""
+        request = decisions_pb2.GetDecisionRequest(decision_id=decision_id)
+        return self._call(self.decisions.GetDecision, request, timeout).decision
+
+    def why_not(
+        self,
+        customer_id: str,
+        offer_id: str,
+        *,
+        segments: Iterable[str] = (),
+        attributes: Mapping[str, Any] | None = None,
+        offer_propensities: Mapping[str, float] | None = None,
+        model_propensities: Mapping[str, float] | None = None,
+        channel: str = "",
+        limit: int = 0,
+        decision_time: datetime | None = None,
+        timeout: float | None = None,
+    ) -> decisions_pb2.WhyNotResponse:
+        """Where `offer_id` would leave the funnel for this customer (a dry run), or its rank if returned."""
+        request = decisions_pb2.WhyNotRequest(
+            customer_id=customer_id,
+            offer_id=offer_id,
+            segments=list(segments),
+            offer_propensities=dict(offer_propensities or {}),
+            model_propensities=dict(model_propensities or {}),
+            channel=channel,
+            limit=limit,
+        )
+        if attributes:
+            request.attributes.CopyFrom(_struct(attributes))
+        if decision_time is not None:
+            request.decision_time.CopyFrom(_timestamp(decision_time))
+        return self._call(self.decisions.WhyNot, request, timeout)
+
     # -- TenantService ----------------------------------------------------
 
     def get_tenant_settings(self, *, timeout: float | None = None) -> tenants_pb2.TenantSettings:
