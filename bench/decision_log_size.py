@@ -22,11 +22,11 @@ import tempfile
 from datetime import UTC, datetime
 from pathlib import Path
 
-sys.path.insert(0, str(Path(__file__).resolve().parent))
-
-from catalogue import DECIDE_ATTRIBUTES, build_offers, create_hierarchy
+# Run as a script: the benchmark's modules import each other as the `bench` package.
+sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
 from arbiter.client import Client
+from bench.catalogue import DECIDE_ATTRIBUTES, build_offers, create_hierarchy
 
 TENANT = "bench-log"
 SEGMENTS = ("gold", "silver", "young", "credit_eligible", "high_value", "student")
