@@ -10,7 +10,7 @@ client; then, on that same process:
 4. outcomes    (1,000-offer process only) bench/loadgen.py: its own ceiling
                against Health/Check, then RecordOutcome and RecordOutcomes.
 
-Two scenarios have servers of their own, with the same 1,000-offer tenant:
+Three scenarios have servers of their own, with the same 1,000-offer tenant:
 
 rest       one server with the HTTP listener on: the gRPC ceiling, gRPC
            Decide and REST Decide (h2load, --h1 for REST), then CreateOffer
@@ -20,6 +20,8 @@ rest       one server with the HTTP listener on: the gRPC ceiling, gRPC
 http-idle  two servers, the HTTP listener on (and never called) and off:
            ceiling and Decide on each, alternating A/B over several rounds,
            so that drift and noise hit both.
+metrics-cost  the same with metrics on (the default: collected, here not
+           served, the HTTP listener being off) and `--metrics-address off`.
 
 Around every phase the server's call counts (SIGUSR1) are read; the
 difference must equal the load generator's count of calls, all OK. REST
@@ -61,7 +63,17 @@ from bench.catalogue import SyntheticTenant, load_tenant
 from bench.report import RESULTS_DIR, Report, Row, machine, reached, table, write
 from bench.server_process import SERVER_CORE, BenchServer, CallCounts, counts_delta, non_ok
 
-SCENARIOS = ("ceiling", "decide-1k", "decide-10k", "latency", "outcomes", "after-write", "rest", "http-idle")
+SCENARIOS = (
+    "ceiling",
+    "decide-1k",
+    "decide-10k",
+    "latency",
+    "outcomes",
+    "after-write",
+    "rest",
+    "http-idle",
+    "metrics-cost",
+)
 SMALL, LARGE = 1_000, 10_000
 REPO = Path(__file__).resolve().parent.parent
 HEALTH_PATH = "/grpc.health.v1.Health/Check"
@@ -70,10 +82,72 @@ REST_DECIDE_PATH = "/api/v1/decide"
 HTTP_ON = ("--http-address", "127.0.0.1:0")  # the HTTP listener on a free port
 CREATE_PROTOCOLS = ("grpc", "rest")  # offerload alternates them in slices: creates slow as the catalogue grows
 IDLE_TARGET_PCT = 5.0  # the HTTP listener on but idle: gRPC Decide/empty within 5 % of the listener off
+METRICS_TARGET_PCT = 5.0  # metrics on: gRPC Decide/empty within 5 % of metrics off
 DECIDE_1K_TARGET, DECIDE_10K_TARGET = 0.7, 0.4
 P99_TARGET_MS = 10.0
 BULK_TARGET = 50_000.0
 SATURATED = 0.9  # server CPU seconds per second above which a throughput run saturated the server's core
+
+
+@dataclass(frozen=True)
+class Side:
+    """One of the two server configurations of an A/B comparison."""
+
+    key: str  # "on" / "off": JSON keys, file and tenant names, progress lines
+    args: tuple[str, ...]  # the server's extra flags (BenchServer adds --http-address off unless they name it)
+    rows: str  # how the table's rows name it
+    short: str  # how the progress line names it
+
+
+@dataclass(frozen=True)
+class Comparison:
+    """gRPC Decide/empty on two server configurations, judged by the difference of the two ratios."""
+
+    scenario: str  # its --scenarios name
+    tag: str  # in server log, database, tenant and body names
+    title: str  # the method note's first words
+    subject: Side  # the configuration judged: the difference is subject − reference in percent of reference
+    reference: Side
+    versus: str  # the summary row: "gRPC Decide/empty, {versus}: ±x %"
+    versus_short: str  # the summary row's note
+    setup: str  # the method note: how the two servers differ
+    target_pct: float  # met when |difference| ≤ this
+    target: str  # the target column
+
+
+HTTP_IDLE = Comparison(
+    scenario="http-idle",
+    tag="idle",
+    title="HTTP listener idle",
+    subject=Side("on", HTTP_ON, "HTTP listener on and idle", "on (idle)"),
+    reference=Side("off", (), "HTTP listener off", "listener off"),
+    versus="HTTP listener on and idle vs off",
+    versus_short="listener on vs off",
+    setup=(
+        "one with `--http-address 127.0.0.1:0` (answering one GET of /api/v1/openapi.json before, nothing "
+        "during the runs), one with `--http-address off`"
+    ),
+    target_pct=IDLE_TARGET_PCT,
+    target=f"within ±{IDLE_TARGET_PCT:g} %",
+)
+# Metrics on is the default (`--metrics-address` empty: /metrics on the HTTP listener). The listener is off
+# here, so nothing scrapes: what is measured is the collecting, the interceptor and the decisioning metrics.
+METRICS_COST = Comparison(
+    scenario="metrics-cost",
+    tag="metrics",
+    title="Metrics cost",
+    subject=Side("on", ("--metrics-address", ""), "Metrics on (collected, not served)", "metrics on"),
+    reference=Side("off", ("--metrics-address", "off"), "Metrics off", "metrics off"),
+    versus="metrics on vs off",
+    versus_short="metrics on vs off",
+    setup=(
+        "both with `--http-address off`, one with `--metrics-address ''` (the default: metrics collected — "
+        "the gRPC interceptor on every call, the decisioning metrics on every Decide — and, the HTTP listener "
+        "being off, not served, so nothing scrapes), one with `--metrics-address off` (no metrics at all)"
+    ),
+    target_pct=METRICS_TARGET_PCT,
+    target=f"cost under {METRICS_TARGET_PCT:g} % (within ±{METRICS_TARGET_PCT:g} %)",
+)
 
 
 @dataclass(frozen=True)
@@ -99,8 +173,8 @@ class Plan:
     create_s: float  # measured create-offer seconds per protocol in "rest"
     create_slices: int  # ... cut into this many slices per protocol, the protocols taking turns
     create_warmup_s: float
-    idle_rounds: int  # A/B rounds of "http-idle"
-    idle_s: float  # measured seconds of each h2load run of "http-idle"
+    ab_rounds: int  # A/B rounds of "http-idle" and of "metrics-cost"
+    ab_s: float  # measured seconds of each h2load run of "http-idle" and of "metrics-cost"
 
     def sizes(self) -> list[int]:
         """The catalogue sizes that need a server process, small first.
@@ -117,7 +191,9 @@ class Plan:
 
     @property
     def needs_h2load(self) -> bool:
-        return bool(self.scenarios & {"ceiling", "decide-1k", "decide-10k", "latency", "rest", "http-idle"})
+        return bool(
+            self.scenarios & {"ceiling", "decide-1k", "decide-10k", "latency", "rest", "http-idle", "metrics-cost"}
+        )
 
     def settings(self) -> dict[str, Any]:
         return {
@@ -150,7 +226,8 @@ class Plan:
                 "create_in_flight": self.h2.in_flight,
                 "create_grpc_channels": self.h2.clients,
             },
-            "http_idle": {"rounds": self.idle_rounds, "seconds": self.idle_s},
+            "http_idle": {"rounds": self.ab_rounds, "seconds": self.ab_s},
+            "metrics_cost": {"rounds": self.ab_rounds, "seconds": self.ab_s},
             "cores": {"server": SERVER_CORE, "load": h2load.LOAD_CORE},
         }
 
@@ -847,96 +924,110 @@ class Run:
         )
         return {**results, "offers_after": offers_after}
 
-    # -- the HTTP listener idle ------------------------------------------------------
+    # -- two server configurations side by side: http-idle, metrics-cost -------------
 
-    def http_idle(self) -> None:
-        """gRPC Decide/empty with the HTTP listener on but idle vs off: two servers, alternating A/B rounds."""
+    def compare(self, comparison: Comparison) -> None:
+        """gRPC Decide/empty on two server configurations: fresh pairs of servers, alternating A/B rounds."""
         plan = self.plan
         size = SMALL
-        rounds: dict[str, list[tuple[float, float]]] = {"on": [], "off": []}
-        bad = {"on": 0, "off": 0}
-        for number in range(plan.idle_rounds):
+        name = comparison.scenario
+        subject, reference = comparison.subject, comparison.reference
+        keys = (subject.key, reference.key)
+        rounds: dict[str, list[tuple[float, float]]] = {key: [] for key in keys}
+        bad = dict.fromkeys(keys, 0)
+        commands: dict[str, list[str]] = {}
+        for number in range(plan.ab_rounds):
             # A fresh pair every round: two processes of the same build differ by a few percent on
             # their own (hash seeds, memory layout), so the rounds sample that too.
             with contextlib.ExitStack() as stack:
                 servers: dict[str, tuple[BenchServer, SyntheticTenant]] = {}
-                for label, args in (("on", HTTP_ON), ("off", ())):
-                    tag = f"idle-{label}-{number + 1}"
-                    server = BenchServer(self.scratch / f"arbiter-{tag}.db", self._server_log(tag), args)
+                for side in (subject, reference):
+                    tag = f"{comparison.tag}-{side.key}-{number + 1}"
+                    server = BenchServer(self.scratch / f"arbiter-{tag}.db", self._server_log(tag), side.args)
+                    commands[side.key] = server.command
                     stack.enter_context(server)
-                    say(f"[http-idle {label} round {number + 1}] server pid {server.pid} on core {SERVER_CORE}")
-                    servers[label] = (server, self._load(server, size, name=f"bench-{tag}", record=number == 0))
-                self._check_listener(servers["on"][0])
-                for label in ab_order(number, ("on", "off")):
-                    server, tenant = servers[label]
-                    tag = f"http-idle {label} round {number + 1}"
+                    say(f"[{name} {side.key} round {number + 1}] server pid {server.pid} on core {SERVER_CORE}")
+                    servers[side.key] = (server, self._load(server, size, name=f"bench-{tag}", record=number == 0))
+                    if server.http_enabled:
+                        self._check_listener(server)
+                for key in ab_order(number, keys):
+                    server, tenant = servers[key]
+                    tag = f"{name} {key} round {number + 1}"
                     ceiling = self._throughput(
-                        server, f"{tag}: ceiling", self._health_call(server), None, seconds=plan.idle_s
+                        server, f"{tag}: ceiling", self._health_call(server), None, seconds=plan.ab_s
                     )
                     decide = self._throughput(
                         server,
                         f"{tag}: decide",
-                        self._decide_call(server, tenant, f"decide-idle-{label}"),
+                        self._decide_call(server, tenant, f"decide-{comparison.tag}-{key}"),
                         "Decide",
-                        seconds=plan.idle_s,
+                        seconds=plan.ab_s,
                     )
-                    bad[label] += ceiling["non_ok"] + decide["non_ok"]
-                    rounds[label].append((ceiling["req_per_s"], decide["req_per_s"]))
-        on, off = idle_summary(rounds["on"]), idle_summary(rounds["off"])
-        diff = percent_difference(on["ratio"], off["ratio"])
+                    bad[key] += ceiling["non_ok"] + decide["non_ok"]
+                    rounds[key].append((ceiling["req_per_s"], decide["req_per_s"]))
+        summaries = {key: ab_summary(rounds[key]) for key in keys}
+        test, ref = summaries[subject.key], summaries[reference.key]
+        diff = percent_difference(test["ratio"], ref["ratio"])
+        ceiling_diff = percent_difference(test["ceiling"], ref["ceiling"])
+        decide_diff = percent_difference(test["decide"], ref["decide"])
         self.report.phases.append(
-            {"phase": "http-idle summary", "on": on, "off": off, "ratio_difference_pct": diff, "non_ok": bad}
+            {
+                "phase": f"{name} summary",
+                **summaries,
+                "ratio_difference_pct": diff,
+                "ceiling_difference_pct": ceiling_diff,
+                "decide_difference_pct": decide_diff,
+                "non_ok": bad,
+                "server_commands": {key: shlex.join(command) for key, command in commands.items()},
+            }
         )
         say(
-            f"[http-idle] Decide/empty: listener off {off['ratio']:.3f}, on (idle) {on['ratio']:.3f}: "
-            f"{diff:+.1f} % (ceiling {percent_difference(on['ceiling'], off['ceiling']):+.1f} %, Decide "
-            f"{percent_difference(on['decide'], off['decide']):+.1f} %)"
+            f"[{name}] Decide/empty: {reference.short} {ref['ratio']:.3f}, {subject.short} {test['ratio']:.3f}: "
+            f"{diff:+.1f} % (ceiling {ceiling_diff:+.1f} %, Decide {decide_diff:+.1f} %)"
         )
-        n = plan.idle_rounds
-        for key, label, summary in (("off", "off", off), ("on", "on and idle", on)):
+        n = plan.ab_rounds
+        for side in (reference, subject):
+            summary = summaries[side.key]
             spread = ", ".join(f"{r:.3f}" for r in summary["ratios"])
             self.report.rows += [
                 Row(
-                    scenario=f"HTTP listener {label}: ceiling, gRPC Health/Check, h2load (median of {n} rounds)",
+                    scenario=f"{side.rows}: ceiling, gRPC Health/Check, h2load (median of {n} rounds)",
                     offers=None,
                     throughput=summary["ceiling"],
                     unit="calls/s",
                     ratio=1.0,
-                    non_ok=bad[key],
+                    non_ok=bad[side.key],
                 ),
                 Row(
-                    scenario=f"HTTP listener {label}: gRPC Decide, h2load (median of {n} rounds)",
+                    scenario=f"{side.rows}: gRPC Decide, h2load (median of {n} rounds)",
                     offers=size,
                     throughput=summary["decide"],
                     unit="calls/s",
                     ratio=summary["ratio"],
-                    non_ok=bad[key],
+                    non_ok=bad[side.key],
                     note=f"Decide/empty per round {spread}",
                 ),
             ]
         self.report.rows.append(
             Row(
-                scenario=f"gRPC Decide/empty, HTTP listener on and idle vs off: {diff:+.1f} %",
+                scenario=f"gRPC Decide/empty, {comparison.versus}: {diff:+.1f} %",
                 offers=size,
                 throughput=None,
                 unit="",
                 non_ok=sum(bad.values()),
-                target=f"within ±{IDLE_TARGET_PCT:g} %",
-                met=abs(diff) <= IDLE_TARGET_PCT and not any(bad.values()),
+                target=comparison.target,
+                met=abs(diff) <= comparison.target_pct and not any(bad.values()),
                 measured=f"{diff:+.1f} %",
-                note=(
-                    f"listener on vs off: ceiling {percent_difference(on['ceiling'], off['ceiling']):+.1f} %, "
-                    f"Decide {percent_difference(on['decide'], off['decide']):+.1f} %"
-                ),
+                note=f"{comparison.versus_short}: ceiling {ceiling_diff:+.1f} %, Decide {decide_diff:+.1f} %",
             )
         )
+        first, second = keys
         self.report.method_notes.append(
-            f"HTTP listener idle: {n} rounds, each on a fresh pair of servers with the {size:,}-offer tenant, "
-            "one with `--http-address 127.0.0.1:0` (answering one GET of /api/v1/openapi.json before, nothing "
-            "during the runs), one with `--http-address off`; per round ceiling then Decide (h2load, the "
-            f"throughput settings, {plan.idle_s:g} s each) on each server, the order alternating (on, off / "
-            "off, on); each side's ratio is the median of its per-round Decide/ceiling ratios (the JSON has "
-            "every round and the means)."
+            f"{comparison.title}: {n} rounds, each on a fresh pair of servers with the {size:,}-offer tenant, "
+            f"{comparison.setup}; per round ceiling then Decide (h2load, the throughput settings, {plan.ab_s:g} s "
+            f"each) on each server, the order alternating ({first}, {second} / {second}, {first}); each side's "
+            "ratio is the median of its per-round Decide/ceiling ratios (the JSON has every round, the means "
+            "and the servers' command lines)."
         )
 
     def _check_listener(self, server: BenchServer) -> None:
@@ -968,7 +1059,7 @@ def ab_order(number: int, pair: tuple[str, str]) -> tuple[str, str]:
     return pair if number % 2 == 0 else (pair[1], pair[0])
 
 
-def idle_summary(rounds: Sequence[tuple[float, float]]) -> dict[str, Any]:
+def ab_summary(rounds: Sequence[tuple[float, float]]) -> dict[str, Any]:
     """Of (ceiling, Decide) pairs: the medians of the ceilings, of the Decide rates and of the per-round ratios.
 
     Medians, because one server process can be several percent slower than
@@ -1020,7 +1111,7 @@ def _parser() -> argparse.ArgumentParser:
         prog="bench/run.py",
         description=(
             "Arbiter's benchmark: empty-RPC ceiling, Decide throughput and latency, outcome throughput, "
-            "the REST API beside gRPC, and the cost of an idle HTTP listener."
+            "the REST API beside gRPC, and the cost of an idle HTTP listener and of metrics."
         ),
     )
     parser.add_argument(
@@ -1073,8 +1164,8 @@ def make_plan(args: argparse.Namespace) -> Plan:
         create_s=duration,
         create_slices=3 if quick else 5,
         create_warmup_s=0.5 if quick else 1.0,
-        idle_rounds=2 if quick else 4,
-        idle_s=duration / 2,
+        ab_rounds=2 if quick else 4,
+        ab_s=duration / 2,
     )
 
 
@@ -1106,8 +1197,9 @@ def main(argv: Sequence[str] | None = None) -> int:
             _guard(report, f"n={size}", functools.partial(run.catalogue, size))
         if "rest" in plan.scenarios:
             _guard(report, "rest", run.rest)
-        if "http-idle" in plan.scenarios:
-            _guard(report, "http-idle", run.http_idle)
+        for comparison in (HTTP_IDLE, METRICS_COST):
+            if comparison.scenario in plan.scenarios:
+                _guard(report, comparison.scenario, functools.partial(run.compare, comparison))
     finally:
         if args.keep_temp:
             say(f"scratch files kept in {scratch}")

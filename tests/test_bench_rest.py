@@ -15,8 +15,8 @@ sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 from bench.catalogue import build_offers, random_offer
 from bench.h2load import H2loadSettings
 from bench.offerload import http_request, parse_response_head, slice_order
-from bench.server_process import http_address_arg
-from bench.suite import ab_order, idle_summary, percent_difference
+from bench.server_process import BenchServer, http_address_arg
+from bench.suite import HTTP_IDLE, METRICS_COST, ab_order, ab_summary, percent_difference
 
 
 def test_response_head_of_a_created_offer() -> None:
@@ -86,14 +86,45 @@ def test_percent_difference() -> None:
     assert math.isnan(percent_difference(1.0, 0.0))
 
 
-def test_idle_summary_takes_medians_of_the_per_round_ratios() -> None:
-    summary = idle_summary([(1000.0, 300.0), (2000.0, 500.0), (800.0, 400.0)])
+def test_ab_summary_takes_medians_of_the_per_round_ratios() -> None:
+    summary = ab_summary([(1000.0, 300.0), (2000.0, 500.0), (800.0, 400.0)])
     assert summary["ceiling"] == pytest.approx(1000.0)
     assert summary["decide"] == pytest.approx(400.0)
     assert summary["ratios"] == pytest.approx([0.3, 0.25, 0.5])
     assert summary["ratio"] == pytest.approx(0.3)  # one odd round does not move it
     assert summary["ratio_mean"] == pytest.approx(0.35)
-    assert idle_summary([])["ratio"] == 0.0
+    assert ab_summary([])["ratio"] == 0.0
+
+
+def _flag(command: list[str], flag: str) -> list[str]:
+    """Every value `command` gives `flag`, in order."""
+    return [command[i + 1] for i, arg in enumerate(command[:-1]) if arg == flag]
+
+
+def _without(command: list[str], flag: str) -> list[str]:
+    """`command` without `flag` and its values."""
+    return [arg for i, arg in enumerate(command) if arg != flag and (i == 0 or command[i - 1] != flag)]
+
+
+def test_metrics_cost_servers_differ_only_in_metrics_both_without_http_listener(tmp_path: Path) -> None:
+    on, off = (
+        BenchServer(tmp_path / "a.db", tmp_path / "a.log", side.args).command
+        for side in (METRICS_COST.subject, METRICS_COST.reference)
+    )
+    assert _flag(on, "--http-address") == _flag(off, "--http-address") == ["off"]
+    assert _flag(on, "--metrics-address") == [""]  # the default, named so an environment cannot turn it off
+    assert _flag(off, "--metrics-address") == ["off"]
+    assert _without(on, "--metrics-address") == _without(off, "--metrics-address")
+
+
+def test_http_idle_servers_differ_only_in_the_http_listener(tmp_path: Path) -> None:
+    on, off = (
+        BenchServer(tmp_path / "a.db", tmp_path / "a.log", side.args).command
+        for side in (HTTP_IDLE.subject, HTTP_IDLE.reference)
+    )
+    assert (_flag(on, "--http-address"), _flag(off, "--http-address")) == (["127.0.0.1:0"], ["off"])
+    assert "--metrics-address" not in on + off
+    assert _without(on, "--http-address") == _without(off, "--http-address")
 
 
 def test_slice_order_takes_turns_and_reverses_every_other_round() -> None:
