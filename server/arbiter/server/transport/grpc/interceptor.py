@@ -1,4 +1,5 @@
-"""What runs around every Arbiter RPC: deadline check, authentication, error mapping, call counts (transport layer).
+"""What runs around every Arbiter RPC: deadline check, authentication, error mapping, call counts, metrics
+(transport layer).
 
 One grpc.aio server interceptor wraps each unary Arbiter method once (the
 wrapped handlers are cached by method name): before the servicer runs, a
@@ -6,7 +7,8 @@ call whose deadline already passed is refused and the caller is
 authenticated (the principal goes to the servicer through a context
 variable); afterwards, domain errors become their status from the one error
 table, and anything unexpected is logged with a request id and answered
-INTERNAL. Health and reflection pass through untouched: they are open to all.
+INTERNAL. Health and reflection need no key; with metrics on, every method,
+those included, is also counted and timed (call_metrics.py).
 """
 
 from __future__ import annotations
@@ -25,6 +27,8 @@ from ...domain.access import Principal
 from ...domain.errors import DomainError
 from ..access_log import AccessLog
 from ..errors import grpc_status, internal_grpc_status, new_request_id
+from ..metrics import Metrics
+from .call_metrics import measured
 
 log = logging.getLogger("arbiter.server.rpc")
 
@@ -55,11 +59,14 @@ def credentials_of(metadata: tuple[tuple[str, str | bytes], ...]) -> Credentials
 
 
 class ArbiterInterceptor(grpc.aio.ServerInterceptor):
-    """Authenticates and maps errors for every Arbiter method."""
+    """Authenticates and maps errors for every Arbiter method; with `metrics`, counts every method's calls."""
 
-    def __init__(self, authenticator: Authenticator, access: AccessLog | None = None) -> None:
+    def __init__(
+        self, authenticator: Authenticator, access: AccessLog | None = None, metrics: Metrics | None = None
+    ) -> None:
         self._authenticator = authenticator
         self._access = access
+        self._metrics = metrics
         self._handlers: dict[str, grpc.RpcMethodHandler] = {}
 
     async def intercept_service(
@@ -80,6 +87,8 @@ class ArbiterInterceptor(grpc.aio.ServerInterceptor):
                 request_deserializer=handler.request_deserializer,
                 response_serializer=handler.response_serializer,
             )
+        if self._metrics is not None:
+            handler = measured(self._metrics, method, handler)
         self._handlers[method] = handler
         return handler
 

@@ -31,7 +31,6 @@ from .api_key_servicer import ApiKeyServicer
 from .catalog_servicer import CatalogServicer
 from .decision_servicer import DecisionServicer
 from .interceptor import ArbiterInterceptor
-from .metrics_interceptor import MetricsInterceptor
 from .offer_servicer import OfferServicer
 from .policy_servicer import ContactPolicyServicer
 from .tenant_servicer import TenantServicer
@@ -127,9 +126,9 @@ async def build_grpc_server(
     access: AccessLog | None = None,
 ) -> GrpcFrontDoor:
     """Bind the port with every service registered; health answers NOT_SERVING until told otherwise."""
-    measuring = [MetricsInterceptor(metrics)] if metrics is not None else []
     server = grpc.aio.server(
-        interceptors=[*measuring, ArbiterInterceptor(core.auth, access)],
+        # One interceptor: grpc.aio runs each one for every call.
+        interceptors=[ArbiterInterceptor(core.auth, access, metrics)],
         options=[
             ("grpc.so_reuseport", 0),
             ("grpc.max_receive_message_length", max_message_bytes),
