@@ -9,7 +9,7 @@ from typing import Any
 
 import pytest
 from core_helpers import ADMIN, START, CoreUnderTest, make_core, run
-from hypothesis import given, settings
+from hypothesis import example, given, settings
 from hypothesis import strategies as st
 
 from arbiter.server.app.core import Core
@@ -284,6 +284,32 @@ async def _build(t: CoreUnderTest, case: OfferCase, n: int) -> Offer:
     return offer
 
 
+def _certain(design: str, number: int, count: int = 0) -> OfferCase:
+    """An offer of `design` whose parameters make it drop at that design's step for sure."""
+    not_today = tuple(d for d in range(7) if d != START.isoweekday() % 7)
+    return OfferCase(design, number, count, False, Priority.MEDIUM, 0.1, ("gold",), not_today)
+
+
+# One case per drop reason that is sure to produce it, so every reason is covered on every run,
+# whatever the random cases happen to hit (the drop's step is the design's; see _build).
+SURE_CASES = [
+    Case("unit", 0, frozenset(), 1, (_certain(design, number, count),))
+    for design, number, count in (
+        ("archived", 1, 0),
+        ("not_started", 4, 0),
+        ("ended", 4, 0),
+        ("day", 1, 0),
+        ("window", 4, 0),
+        ("segments", 1, 0),
+        ("threshold", 4, 0),
+        ("recency", 2, 1),
+        ("policy", 1, 2),
+        ("max_impressions", 1, 1),
+        ("daily_budget", 1, 1),
+    )
+] + [Case("unit", 0, frozenset(), 1, (_certain("plain", 1), _certain("plain", 1)))]  # one ranked below the limit
+
+
 def test_why_not_gives_the_step_reason_and_message_of_decides_explain_for_every_drop_reason() -> None:
     seen: Counter[DropReason] = Counter()
 
@@ -319,5 +345,7 @@ def test_why_not_gives_the_step_reason_and_message_of_decides_explain_for_every_
 
         run(scenario())
 
+    for sure in SURE_CASES:
+        example(case=sure)(check)
     check()
     assert set(seen) == set(DropReason), f"reasons never generated: {set(DropReason) - set(seen)}"
