@@ -1,6 +1,6 @@
 """One access line per call, on both doors (transport layer).
 
-Written by the logger `arbiter.access` with the keys SPEC.md "Observability"
+Written by the logger `arbiter.access` with the keys the README's "Metrics and logs"
 names (request_id, method, tenant, status, duration_ms, decision_id), which
 the JSON log format turns into one object a line. Only built when asked for
 (`--log-format json`), so the default pays nothing per call.

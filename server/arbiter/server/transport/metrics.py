@@ -1,6 +1,6 @@
 """Prometheus metrics: the instruments, the core's telemetry through them, and the scrape (transport layer).
 
-Names follow SPEC.md "Observability": the grpc-ecosystem names for gRPC
+Names (README "Metrics and logs"): the grpc-ecosystem names for gRPC
 methods (`grpc_server_started_total`, `grpc_server_handled_total`,
 `grpc_server_handling_seconds`), `http_requests_total` and
 `http_request_duration_seconds` for the REST door, and `arbiter_*` for
