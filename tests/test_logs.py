@@ -45,7 +45,8 @@ def test_every_line_is_json_and_each_call_has_an_access_line(tmp_path: Path) -> 
     }
     for record in access:
         assert set(record) >= ACCESS_KEYS, record
-        assert record["tenant"] == "acme" and record["duration_ms"] >= 0
+        assert record["tenant"] == "acme"
+        assert isinstance(record["duration_ms"], float)
     assert by_method["/arbiter.v1.DecisionService/Decide"]["decision_id"] == decided.decision_id
     assert by_method["/arbiter.v1.DecisionService/Decide"]["status"] == "OK"
     assert by_method["/arbiter.v1.OfferService/GetOffer"]["status"] == "NOT_FOUND"

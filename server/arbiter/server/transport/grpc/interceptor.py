@@ -99,6 +99,7 @@ class ArbiterInterceptor(grpc.aio.ServerInterceptor):
 
         async def wrapped(request: Any, context: grpc.aio.ServicerContext) -> Any:
             token = None
+            caller: Principal | None = None
             request_id = new_request_id() if access is not None else ""
             started = time.perf_counter()
             try:
@@ -108,7 +109,8 @@ class ArbiterInterceptor(grpc.aio.ServerInterceptor):
                     await context.abort(
                         grpc.StatusCode.DEADLINE_EXCEEDED, "the deadline passed before the call started"
                     )
-                token = CURRENT_PRINCIPAL.set(authenticate(credentials_of(context.invocation_metadata() or ())))
+                caller = authenticate(credentials_of(context.invocation_metadata() or ()))
+                token = CURRENT_PRINCIPAL.set(caller)
                 response = await behavior(request, context)
                 CALL_COUNTS[name, "OK"] += 1
                 if access is not None:
@@ -116,7 +118,7 @@ class ArbiterInterceptor(grpc.aio.ServerInterceptor):
                     access.record(
                         request_id=request_id,
                         method=method,
-                        tenant=principal().tenant,
+                        tenant=caller.tenant,
                         status="OK",
                         duration_s=time.perf_counter() - started,
                         decision_id=decision_id,
@@ -132,7 +134,6 @@ class ArbiterInterceptor(grpc.aio.ServerInterceptor):
                 log.exception("unexpected error in %s (request id %s)", name, request_id)
                 status = internal_grpc_status(request_id)
             finally:
-                tenant = principal().tenant if token is not None else None
                 if token is not None:
                     CURRENT_PRINCIPAL.reset(token)
             CALL_COUNTS[name, status.code.name] += 1
@@ -140,7 +141,7 @@ class ArbiterInterceptor(grpc.aio.ServerInterceptor):
                 access.record(
                     request_id=request_id,
                     method=method,
-                    tenant=tenant,
+                    tenant=caller.tenant if caller is not None else None,
                     status=status.code.name,
                     duration_s=time.perf_counter() - started,
                 )
