@@ -122,13 +122,50 @@ async def _read_json(request: web.Request, max_bytes: int) -> tuple[Any, list[Fi
             )
         )
     try:
-        return json.loads(raw.decode("utf-8"), parse_constant=_reject_constant), []
+        parsed = json.loads(raw.decode("utf-8"), parse_constant=_reject_constant)
     except UnicodeDecodeError:
         return None, [FieldViolation("body", "is not UTF-8 text")]
     except RecursionError:
         return None, [FieldViolation("body", "nests too deeply")]
     except ValueError as exc:  # json.JSONDecodeError included
         return None, [FieldViolation("body", f"is not valid JSON: {exc}")]
+    # A \ud800-style escape decodes to a lone surrogate, which is no Unicode text; only look when one may be there.
+    if b"\\ud" in raw.lower():
+        try:
+            where = _lone_surrogate_at(parsed, "")
+        except RecursionError:
+            return None, [FieldViolation("body", "nests too deeply")]
+        if where is not None:
+            return None, [FieldViolation(where or "body", "holds a \\u escape of a lone surrogate, which is not text")]
+    return parsed, []
+
+
+def _lone_surrogate_at(value: Any, path: str) -> str | None:
+    """The JSON path of the first string (or key) holding a lone surrogate; None when there is none."""
+    if isinstance(value, str):
+        return None if value.isascii() or not _has_surrogate(value) else path
+    if isinstance(value, dict):
+        for key, item in value.items():
+            inner = f"{path}.{key}" if path else str(key)
+            if _has_surrogate(key):
+                return path or "body"
+            found = _lone_surrogate_at(item, inner)
+            if found is not None:
+                return found
+    elif isinstance(value, list):
+        for index, item in enumerate(value):
+            found = _lone_surrogate_at(item, f"{path}[{index}]")
+            if found is not None:
+                return found
+    return None
+
+
+def _has_surrogate(text: str) -> bool:
+    try:
+        text.encode("utf-8")
+    except UnicodeEncodeError:
+        return True
+    return False
 
 
 def _too_large(max_bytes: int) -> web.Response:
