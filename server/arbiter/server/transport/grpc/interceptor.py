@@ -18,13 +18,14 @@ import logging
 import time
 from collections.abc import Awaitable, Callable
 from contextvars import ContextVar
+from dataclasses import dataclass
 from typing import Any
 
 import grpc
 
 from ...app.auth import TENANT_HEADER, Authenticator, Credentials
 from ...domain.access import Principal
-from ...domain.errors import DomainError
+from ...domain.errors import DomainError, InvalidArgument
 from ..access_log import AccessLog
 from ..errors import grpc_status, internal_grpc_status, new_request_id
 from ..metrics import Metrics
@@ -58,6 +59,47 @@ def credentials_of(metadata: tuple[tuple[str, str | bytes], ...]) -> Credentials
     return Credentials(authorization=authorization, tenant=tenant)
 
 
+@dataclass(frozen=True, slots=True)
+class Undecodable:
+    """A request body that did not parse; the wrapped behavior answers it INVALID_ARGUMENT."""
+
+    error: InvalidArgument
+
+
+def _tolerant(deserializer: Callable[[bytes], Any] | None) -> Callable[[bytes], Any] | None:
+    """The deserializer, with parse failures turned into an Undecodable instead of escaping as UNKNOWN."""
+    if deserializer is None:
+        return None
+    parse = deserializer
+    full_name = _message_name(deserializer)
+
+    def tolerant(data: bytes) -> Any:
+        try:
+            return parse(data)
+        except Exception as error:  # DecodeError, RecursionError-like limits, bad UTF-8
+            return Undecodable(undecodable_request(full_name, error))
+
+    return tolerant
+
+
+def _message_name(deserializer: Callable[[bytes], Any]) -> str:
+    owner = getattr(deserializer, "__self__", None)
+    descriptor = getattr(owner, "DESCRIPTOR", None)
+    return str(getattr(descriptor, "full_name", "request message"))
+
+
+def undecodable_request(full_name: str, error: Exception) -> InvalidArgument:
+    """Why a request body did not parse, as INVALID_ARGUMENT naming the message."""
+    text = str(error)
+    if "nest" in text.lower() or "depth" in text.lower() or "recursion" in text.lower():
+        why = "values are nested deeper than the protobuf decoding limit of 100 levels"
+    elif "utf-8" in text.lower() or "utf8" in text.lower():
+        why = "a text field holds invalid UTF-8"
+    else:
+        why = "the bytes are not a protobuf encoding of it"
+    return InvalidArgument.single("request", f"the request is not a valid {full_name}: {why}")
+
+
 class ArbiterInterceptor(grpc.aio.ServerInterceptor):
     """Authenticates and maps errors for every Arbiter method; with `metrics`, counts every method's calls."""
 
@@ -84,7 +126,7 @@ class ArbiterInterceptor(grpc.aio.ServerInterceptor):
         if method.startswith(ARBITER_PREFIX) and handler.unary_unary is not None:
             handler = grpc.unary_unary_rpc_method_handler(
                 self._wrap(method, handler.unary_unary),
-                request_deserializer=handler.request_deserializer,
+                request_deserializer=_tolerant(handler.request_deserializer),
                 response_serializer=handler.response_serializer,
             )
         if self._metrics is not None:
@@ -103,6 +145,8 @@ class ArbiterInterceptor(grpc.aio.ServerInterceptor):
             request_id = new_request_id() if access is not None else ""
             started = time.perf_counter()
             try:
+                if isinstance(request, Undecodable):
+                    raise request.error
                 remaining = context.time_remaining()
                 if remaining is not None and remaining <= 0:
                     CALL_COUNTS[name, "DEADLINE_EXCEEDED"] += 1
