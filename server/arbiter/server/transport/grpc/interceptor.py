@@ -92,7 +92,7 @@ def undecodable_request(full_name: str, error: Exception) -> InvalidArgument:
     """Why a request body did not parse, as INVALID_ARGUMENT naming the message."""
     text = str(error)
     if "nest" in text.lower() or "depth" in text.lower() or "recursion" in text.lower():
-        why = "values are nested deeper than the protobuf decoding limit of 100 levels"
+        why = "values are nested deeper than protobuf decoding allows (Struct values: about 30 levels)"
     elif "utf-8" in text.lower() or "utf8" in text.lower():
         why = "a text field holds invalid UTF-8"
     else:
