@@ -33,6 +33,10 @@ class DomainError(Exception):
         self.metadata = metadata or {}
 
 
+# How many violations an error's message spells out; the rest are counted (the details list more).
+MESSAGE_VIOLATIONS = 5
+
+
 class InvalidArgument(DomainError):
     """The request itself is wrong; `violations` names every bad field."""
 
@@ -47,7 +51,10 @@ class InvalidArgument(DomainError):
     ):
         self.violations = tuple(violations)
         if message is None:
-            message = "; ".join(f"{v.field}: {v.description}" for v in self.violations) or "invalid argument"
+            shown = self.violations[:MESSAGE_VIOLATIONS]
+            message = "; ".join(f"{v.field}: {v.description}" for v in shown) or "invalid argument"
+            if len(self.violations) > len(shown):
+                message += f"; and {len(self.violations) - len(shown)} more (see the field violations)"
         super().__init__(message, reason=reason)
 
     @classmethod

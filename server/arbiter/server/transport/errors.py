@@ -2,7 +2,7 @@
 
 Each domain error class has exactly one gRPC status code and one HTTP status
 here. Details are the same on every door: an ErrorInfo with the reason
-constant, a BadRequest with every field violation for INVALID_ARGUMENT, a
+constant, a BadRequest with the (first 20) field violations for INVALID_ARGUMENT, a
 RetryInfo when a rate limit says when to come back. A domain error missing
 from the table is a bug (tests/test_error_table.py finds it); at run time it
 is logged and answered INTERNAL, never UNKNOWN.
@@ -36,6 +36,10 @@ from ..domain.errors import (
 
 log = logging.getLogger("arbiter.server.errors")
 ERROR_DOMAIN = "arbiter"
+# What one error lists in its BadRequest, and how long each text may be, so that the status trailers
+# (base64-encoded) stay well inside the 16 KiB of metadata gRPC clients accept by default.
+LISTED_VIOLATIONS = 20
+VIOLATION_TEXT = 200
 
 
 @dataclass(frozen=True, slots=True)
@@ -74,15 +78,23 @@ def error_details(error: DomainError) -> list[Message]:
         retry.retry_delay.FromMilliseconds(int(error.metadata["retryAfterMs"]))
         details.append(retry)
     if isinstance(error, InvalidArgument):
-        details.append(
-            error_details_pb2.BadRequest(
-                field_violations=[
-                    error_details_pb2.BadRequest.FieldViolation(field=v.field, description=v.description)
-                    for v in error.violations
-                ]
+        listed = [
+            error_details_pb2.BadRequest.FieldViolation(field=_clip(v.field), description=_clip(v.description))
+            for v in error.violations[:LISTED_VIOLATIONS]
+        ]
+        if len(error.violations) > LISTED_VIOLATIONS:
+            more = len(error.violations) - LISTED_VIOLATIONS
+            listed.append(
+                error_details_pb2.BadRequest.FieldViolation(
+                    field="", description=f"and {more} more violations; fix these and send again"
+                )
             )
-        )
+        details.append(error_details_pb2.BadRequest(field_violations=listed))
     return details
+
+
+def _clip(text: str) -> str:
+    return text if len(text) <= VIOLATION_TEXT else text[: VIOLATION_TEXT - 1] + "…"
 
 
 def _pack(message: Message) -> any_pb2.Any:
