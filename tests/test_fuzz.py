@@ -43,7 +43,6 @@ FORGED_TOKENS = (
     "not base64 at all !!",
     "=",
 )
-JSON = "application/json"
 LENGTH_DELIMITED = 2
 FIXED64 = 1
 
@@ -272,11 +271,3 @@ def test_the_database_is_intact_after_every_hostile_input(tmp_path: Path) -> Non
     with sqlite3.connect(db) as connection:
         assert connection.execute("PRAGMA integrity_check").fetchone() == ("ok",)
 
-
-def test_a_lone_surrogate_escape_in_a_body_is_refused_naming_the_field(server: ServerProcess) -> None:
-    rest = RestClient(server.http_url, tenant=TENANT)
-    answer = rest.call(
-        "POST", "/api/v1/actions", raw=b'{"name": "ok\\ud800", "priority": 50}', headers={"Content-Type": JSON}
-    )
-    assert answer.status == 400, answer.body
-    assert "lone surrogate" in answer.violations()["name"]
