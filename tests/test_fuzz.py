@@ -270,4 +270,3 @@ def test_the_database_is_intact_after_every_hostile_input(tmp_path: Path) -> Non
         assert process.health() == health_pb2.HealthCheckResponse.SERVING
     with sqlite3.connect(db) as connection:
         assert connection.execute("PRAGMA integrity_check").fetchone() == ("ok",)
-
