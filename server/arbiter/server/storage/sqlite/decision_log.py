@@ -34,6 +34,9 @@ class SqliteDecisionLog:
         self._clock = clock
         self._retention_us = retention_days * US_PER_DAY
         self._next_purge_us = 0
+        # Keeps queued but not yet committed, so that reading a decision just made waits for its row
+        # instead of missing it (the reader cannot see the writer's queue).
+        self._pending: dict[tuple[str, str], asyncio.Future[None]] = {}
 
     def _cutoff(self, now_us: int) -> int:
         return now_us - self._retention_us
@@ -69,9 +72,19 @@ class SqliteDecisionLog:
             future = self._writer.submit(work)
         except Unavailable:  # shutting down: a sample is not worth delaying it
             return
+        key = (tenant, decision_id)
+        self._pending[key] = future
         future.add_done_callback(_log_failure)
+        future.add_done_callback(lambda done: self._forget(key, done))
+
+    def _forget(self, key: tuple[str, str], future: asyncio.Future[None]) -> None:
+        if self._pending.get(key) is future:
+            del self._pending[key]
 
     async def get(self, tenant: str, decision_id: str) -> LoggedDecision | None:
+        pending = self._pending.get((tenant, decision_id))
+        if pending is not None:  # its write failing is logged by keep; the read then finds nothing
+            await asyncio.wait([pending])
         now = self._clock.now_us()
         cutoff = self._purge_due(now)
         if cutoff is not None:
