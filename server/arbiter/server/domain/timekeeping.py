@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import functools
 import re
-from datetime import UTC, datetime, time, timedelta
+from datetime import UTC, date, datetime, time, timedelta
 from typing import Protocol
 from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
@@ -41,6 +41,20 @@ def from_epoch_micros(micros: int) -> datetime:
     return _EPOCH + timedelta(microseconds=micros)
 
 
+# The instants a decision or an outcome may happen at: Timestamp's range less a
+# day at either end, so that the local calendar day of any time zone, and the
+# midnight after it, can be computed for every instant accepted.
+EARLIEST_EVENT_US = to_epoch_micros(datetime(1, 1, 2, tzinfo=UTC))
+LATEST_EVENT_US = to_epoch_micros(datetime(9999, 12, 30, 23, 59, 59, 999_999, tzinfo=UTC))
+
+
+def event_time_problem(micros: int) -> str | None:
+    """Why an instant cannot be a decision's or an outcome's time (None: it can)."""
+    if EARLIEST_EVENT_US <= micros <= LATEST_EVENT_US:
+        return None
+    return "must be between 0001-01-02T00:00:00Z and 9999-12-30T23:59:59.999999Z"
+
+
 # zone key -> (first instant, instant after the last, day ordinal) of the local day last asked for
 _DAY_SPANS: dict[str, tuple[int, int, int]] = {}
 
@@ -55,6 +69,8 @@ def local_day(moment_micros: int, zone: ZoneInfo) -> int:
     if span is not None and span[0] <= moment_micros < span[1]:
         return span[2]
     day = from_epoch_micros(moment_micros).astimezone(zone).date()
+    if day == date.max:  # the calendar's last day: no midnight after it to end a span with
+        return day.toordinal()
     start = to_epoch_micros(datetime.combine(day, time(), tzinfo=zone))
     end = to_epoch_micros(datetime.combine(day + timedelta(days=1), time(), tzinfo=zone))
     # Where midnight is skipped or repeated (a DST change at midnight) the span

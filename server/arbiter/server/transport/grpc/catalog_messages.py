@@ -8,7 +8,7 @@ from arbiter.v1 import catalog_pb2
 
 from ...domain.catalog import Category, CategoryStatus, FieldDefinition, FieldType, OutputType, SubCategory
 from ...domain.errors import Decoded, ViolationCollector
-from .messages import enum_from_proto, set_timestamp
+from .messages import enum_from_proto, set_timestamp, value_to_python
 
 CATEGORY_STATUS_FROM_PROTO: dict[catalog_pb2.CategoryStatus, CategoryStatus] = {
     catalog_pb2.CATEGORY_STATUS_ACTIVE: CategoryStatus.ACTIVE,
@@ -46,7 +46,11 @@ def category_from_proto(msg: catalog_pb2.Category) -> Decoded[Category]:
         output_type = enum_from_proto(
             f.output_type, OUTPUT_TYPE_FROM_PROTO, v, f"customFields[{i}].outputType", "output type"
         )
-        default = json_format.MessageToDict(f.default_value) if f.HasField("default_value") else None
+        default = (
+            value_to_python(f.default_value, v, f"customFields[{i}].defaultValue")
+            if f.HasField("default_value")
+            else None
+        )
         fields.append(
             FieldDefinition(
                 key=f.key,

@@ -5,6 +5,7 @@ from __future__ import annotations
 from typing import Any
 
 import grpc
+from google.protobuf import timestamp_pb2
 
 from arbiter.v1 import decisions_pb2, decisions_pb2_grpc
 
@@ -15,7 +16,7 @@ from ...domain.decisions import DecisionRequest
 from ...domain.errors import Decoded, ViolationCollector
 from ...domain.offers import from_micros
 from ...domain.outcomes import SERVER_TIME, OutcomeInput, OutcomeRecord, OutcomeType
-from ...domain.timekeeping import to_epoch_micros
+from ...domain.timekeeping import event_time_problem, to_epoch_micros
 from .interceptor import principal
 from .messages import enum_from_proto, struct_to_dict, timestamp_to_datetime
 
@@ -154,12 +155,24 @@ class DecisionServicer(decisions_pb2_grpc.DecisionServiceServicer):
         return decisions_pb2.GetOfferStatsResponse(stats=out)
 
 
+def _event_us(ts: timestamp_pb2.Timestamp, v: ViolationCollector, path: str) -> int:
+    """A decision's or an outcome's time in microseconds; SERVER_TIME, with a violation, when out of range."""
+    moment = timestamp_to_datetime(ts, v, path)
+    if moment is None:
+        return SERVER_TIME
+    micros = to_epoch_micros(moment)
+    problem = event_time_problem(micros)
+    if problem is not None:
+        v.add(path, problem)
+        return SERVER_TIME
+    return micros
+
+
 def decision_request_from_proto(request: decisions_pb2.DecideRequest) -> Decoded[DecisionRequest]:
     v = ViolationCollector()
-    decision_us = SERVER_TIME
-    if request.HasField("decision_time"):
-        moment = timestamp_to_datetime(request.decision_time, v, "decisionTime")
-        decision_us = to_epoch_micros(moment) if moment is not None else SERVER_TIME
+    decision_us = (
+        _event_us(request.decision_time, v, "decisionTime") if request.HasField("decision_time") else SERVER_TIME
+    )
     attributes = struct_to_dict(request.attributes, v, "attributes") if request.HasField("attributes") else {}
     decision = DecisionRequest(
         customer_id=request.customer_id,
@@ -182,11 +195,9 @@ def decision_request_from_proto(request: decisions_pb2.DecideRequest) -> Decoded
 
 def _outcome_input(message: decisions_pb2.Outcome, v: ViolationCollector, prefix: str) -> OutcomeInput:
     outcome_type = enum_from_proto(message.type, _OUTCOME_TYPES, v, prefix + "type", "outcome type")
-    occurred_us = SERVER_TIME
-    if message.HasField("occurred_at"):
-        moment = timestamp_to_datetime(message.occurred_at, v, prefix + "occurredAt")
-        if moment is not None:
-            occurred_us = to_epoch_micros(moment)
+    occurred_us = (
+        _event_us(message.occurred_at, v, prefix + "occurredAt") if message.HasField("occurred_at") else SERVER_TIME
+    )
     return OutcomeInput(
         customer_id=message.customer_id,
         offer_id=message.offer_id,

@@ -48,19 +48,29 @@ def struct_to_dict(struct: struct_pb2.Struct, v: ViolationCollector, path: str) 
     Top-level keys whose values have such problems are left out, so the
     rest can still be checked.
     """
-    out: dict[str, Any] = {}
-    for key, value in struct.fields.items():
-        child = f"{path}.{key}"
-        kind = value.WhichOneof("kind")
-        if kind == "number_value" and not math.isfinite(value.number_value):
-            v.add(child, "must be a finite number")
-            continue
-        if kind in ("struct_value", "list_value"):
-            nested = value.struct_value if kind == "struct_value" else value.list_value
-            if not _struct_ok(nested, v, child, 2):
-                continue
-        out[key] = json_format.MessageToDict(value)
-    return out
+    return {
+        key: json_format.MessageToDict(value)
+        for key, value in struct.fields.items()
+        if _value_ok(value, v, f"{path}.{key}", 2)
+    }
+
+
+def value_to_python(value: struct_pb2.Value, v: ViolationCollector, path: str) -> Any:
+    """A Value as plain JSON data; None, with a violation, when it holds a non-finite number or nests too deep."""
+    return json_format.MessageToDict(value) if _value_ok(value, v, path, 1) else None
+
+
+def _value_ok(value: struct_pb2.Value, v: ViolationCollector, path: str, depth: int) -> bool:
+    """Whether `value` (at nesting level `depth`) converts to JSON; adds a violation for each problem."""
+    kind = value.WhichOneof("kind")
+    if kind == "number_value" and not math.isfinite(value.number_value):
+        v.add(path, "must be a finite number")
+        return False
+    if kind == "struct_value":
+        return _struct_ok(value.struct_value, v, path, depth)
+    if kind == "list_value":
+        return _struct_ok(value.list_value, v, path, depth)
+    return True
 
 
 def _struct_ok(message: struct_pb2.Struct | struct_pb2.ListValue, v: ViolationCollector, path: str, depth: int) -> bool:
@@ -71,14 +81,7 @@ def _struct_ok(message: struct_pb2.Struct | struct_pb2.ListValue, v: ViolationCo
     ok = True
     for key, value in items:
         child = f"{path}.{key}" if isinstance(key, str) else f"{path}[{key}]"
-        kind = value.WhichOneof("kind")
-        if kind == "number_value" and not math.isfinite(value.number_value):
-            v.add(child, "must be a finite number")
-            ok = False
-        elif kind == "struct_value":
-            ok = _struct_ok(value.struct_value, v, child, depth + 1) and ok
-        elif kind == "list_value":
-            ok = _struct_ok(value.list_value, v, child, depth + 1) and ok
+        ok = _value_ok(value, v, child, depth + 1) and ok
     return ok
 
 
