@@ -12,6 +12,7 @@ from typing import Any
 from .errors import FieldViolation, InvalidArgument, ViolationCollector
 from .field_masks import UpdateRule
 from .formulas import ComputedField, ComputedFields, FormulaError, compile_formula, order_computed_fields
+from .names import MAX_NAME_LENGTH, check_name
 
 CATEGORY_PREFIX = "cat_"
 SUB_CATEGORY_PREFIX = "sub_"
@@ -20,7 +21,6 @@ CALLER_ID_PATTERNS = {
     SUB_CATEGORY_PREFIX: re.compile(r"^sub_[a-z0-9_]{1,64}$"),
 }
 FIELD_KEY_PATTERN = re.compile(r"^[a-z][a-z0-9_]{0,63}$")
-MAX_NAME_LENGTH = 255
 MAX_DESCRIPTION_LENGTH = 2_000
 MAX_FIELDS = 100
 MAX_OPTIONS = 100
@@ -95,17 +95,15 @@ def check_caller_id(prefix: str, value: str, path: str) -> None:
         raise InvalidArgument.single(path, f"must match {pattern.pattern[1:-1]}, got {value!r}")
 
 
-def _text(v: ViolationCollector, path: str, value: str, limit: int, *, required: bool = False) -> None:
-    if required and not value.strip():
-        v.add(path, "is required and must not be only whitespace" if value else "is required")
-    elif len(value) > limit:
+def _text(v: ViolationCollector, path: str, value: str, limit: int) -> None:
+    if len(value) > limit:
         v.add(path, f"must be at most {limit} characters, got {len(value)}")
 
 
 def validate_category(category: Category) -> ComputedFields:
     """Check a whole category; returns its computed fields compiled, or raises InvalidArgument with every problem."""
     v = ViolationCollector()
-    _text(v, "name", category.name, MAX_NAME_LENGTH, required=True)
+    check_name(v, "name", category.name)
     _text(v, "description", category.description, MAX_DESCRIPTION_LENGTH)
     if category.status is None:
         v.add("status", "must be active or archived")
@@ -181,7 +179,7 @@ def _validate_field(v: ViolationCollector, field: FieldDefinition, keys: set[str
 def sub_category_violations(sub: SubCategory) -> list[FieldViolation]:
     """Every violation of a sub-category's own fields."""
     v = ViolationCollector()
-    _text(v, "name", sub.name, MAX_NAME_LENGTH, required=True)
+    check_name(v, "name", sub.name)
     _text(v, "description", sub.description, MAX_DESCRIPTION_LENGTH)
     return v.violations
 
