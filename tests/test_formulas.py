@@ -3,10 +3,11 @@
 from __future__ import annotations
 
 import math
+import re
 from typing import Any
 
 import pytest
-from hypothesis import given
+from hypothesis import example, given
 from hypothesis import strategies as st
 
 from arbiter.server.domain.formulas import (
@@ -350,3 +351,43 @@ def test_arbitrary_text_only_ever_raises_formula_error(source: str) -> None:
     scope = Scope({}, {}, {})
     evaluate(formula, scope)
     assert scope.steps <= formula.node_count
+
+
+# -- outside string literals a formula is ASCII -------------------------------------------------------------
+
+
+@pytest.mark.parametrize(
+    ("source", "character", "column"),
+    [
+        ("١٢ + 1", "١", 1),  # Arabic-Indic twelve, which float() reads as 12
+        ("1 + ۳", "۳", 5),  # Persian three
+        ("１２", "１", 1),  # fullwidth digits
+        ("1٢", "٢", 2),  # a number that starts in ASCII
+        ("2.5e٣", "٣", 5),  # an exponent in another script
+        ("1\u00a0+ 1", "\u00a0", 2),  # no-break space
+        ("ｂase_rate", "ｂ", 1),  # fullwidth letter
+        ("customer.ñame", "ñ", 10),
+    ],
+)
+def test_digits_names_and_spaces_outside_strings_are_ascii(source: str, character: str, column: int) -> None:
+    with pytest.raises(FormulaError) as caught:
+        compile_formula(source, FIELDS)
+    assert caught.value.reason == f"unexpected character {character!r}"
+    assert caught.value.column == column
+
+
+def test_string_literals_keep_any_script() -> None:
+    assert run('concat("١٢ ", "Café ", 12)') == "١٢ Café 12"
+
+
+_STRING_LITERAL = re.compile(r'"(?:[^"\\]|\\.)*"')
+
+
+@given(st.text(alphabet='0123456789١٢۳１２٠.eE+-*() \u00a0\u2003abc_"', max_size=24))
+@example("١٢ + 1")
+def test_an_accepted_formula_is_ascii_outside_its_strings(source: str) -> None:
+    try:
+        compile_formula(source, {"a", "b", "c", "abc"})
+    except FormulaError:
+        return
+    assert _STRING_LITERAL.sub("", source).isascii()

@@ -60,15 +60,17 @@ class FormulaError(ValueError):
 
 # -- tokens -------------------------------------------------------------------
 
+# Outside string literals a formula is ASCII: re.ASCII keeps \s from matching other spaces,
+# and digits are spelled [0-9] because \d would take "١٢" (which float() reads as 12).
 _TOKEN = re.compile(
     r"""
     (?P<space>\s+)
-  | (?P<number>(?:\d+\.?\d*|\.\d+)(?:[eE][+-]?\d+)?)
+  | (?P<number>(?:[0-9]+\.?[0-9]*|\.[0-9]+)(?:[eE][+-]?[0-9]+)?)
   | (?P<string>"(?:[^"\\]|\\.)*")
   | (?P<ident>[A-Za-z_][A-Za-z0-9_]*)
   | (?P<op>==|!=|<=|>=|[-+*/<>()?:,.])
     """,
-    re.VERBOSE,
+    re.VERBOSE | re.ASCII,
 )
 _KEYWORDS = {"and", "or", "not", "true", "false", "null"}
 _ESCAPES = {'"': '"', "\\": "\\", "n": "\n", "t": "\t"}
