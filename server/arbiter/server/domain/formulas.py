@@ -20,14 +20,17 @@ ternary associates right; comparisons do not chain):
 
 A formula is parsed and checked once, when its category is written, into a
 tree of nodes; evaluation walks the tree once (no loops, no recursion in the
-language), so its cost is bounded by the node count. Nothing is ever handed
-to Python's eval or exec, and names resolve only in the three documented
-namespaces.
+language), so its cost is bounded by the node count. No text value in an
+evaluation is longer than MAX_TEXT_LENGTH, so its memory is bounded whatever
+the request holds. Nothing is ever handed to Python's eval or exec, and names resolve only
+in the three documented namespaces.
 
 Null rules: a missing value is null; arithmetic, comparison, min, max, abs,
 round and concat on null give null; division by zero gives null; in a
 condition (the ternary's test, and/or/not operands) null counts as false;
-`coalesce` returns its first non-null argument. `+` adds numbers only.
+`coalesce` returns its first non-null argument. `+` adds numbers only. Text
+longer than MAX_TEXT_LENGTH is null, whether read from a name or built by
+concat.
 """
 
 from __future__ import annotations
@@ -41,6 +44,8 @@ from typing import Any
 
 MAX_FORMULA_LENGTH = 2_000
 MAX_TOKENS = 500
+# Characters in any text value of an evaluation: a name's, concat's, the result's.
+MAX_TEXT_LENGTH = 1_000
 MAX_DEPTH = 48
 MAX_ROUND_DIGITS = 12
 OFFER_NAMES = ("id", "name", "priority", "categoryId", "tags")
@@ -124,7 +129,10 @@ def _unquote(token: Token) -> str:
         else:
             out.append(char)
             i += 1
-    return "".join(out)
+    text = "".join(out)
+    if len(text) > MAX_TEXT_LENGTH:
+        raise FormulaError(f"text is {len(text)} characters long; the limit is {MAX_TEXT_LENGTH}", token.column)
+    return text
 
 
 # -- syntax tree ----------------------------------------------------------------
@@ -445,7 +453,9 @@ def _normalise(value: Any) -> Value:
     kind = type(value)
     if kind is float:
         return value if math.isfinite(value) else None
-    if value is None or kind is str or kind is bool or kind is list:
+    if kind is str:
+        return value if len(value) <= MAX_TEXT_LENGTH else None
+    if value is None or kind is bool or kind is list:
         return value
     if isinstance(value, (int, float)):
         return _finite(float(value))
@@ -499,15 +509,41 @@ def _truthy(value: Value) -> bool:
     return value is True
 
 
-def format_value(value: Value) -> str:
-    """How concat writes a value: whole numbers without a decimal point, booleans lowercase."""
+def format_value(value: Any) -> str | None:
+    """How concat writes a text, number or boolean (whole numbers without a decimal point,
+    booleans lowercase); None for anything else."""
+    if isinstance(value, str):
+        return value
     if isinstance(value, bool):
         return "true" if value else "false"
-    if isinstance(value, float):
-        return str(int(value)) if value.is_integer() and abs(value) < 1e16 else repr(value)
-    if isinstance(value, list):
-        return ", ".join(format_value(v) for v in value)
-    return str(value)
+    if isinstance(value, (int, float)) and math.isfinite(value):
+        number = float(value)
+        return str(int(number)) if number.is_integer() and abs(number) < 1e16 else repr(number)
+    return None
+
+
+def concat(values: list[Value]) -> str | None:
+    """The values written one after another, lists as their elements joined by ", ".
+
+    Null when a value (or a list's element) is null or an object, or when the text
+    would pass MAX_TEXT_LENGTH: writing stops there, so a long list or a long text
+    costs no more than the limit does.
+    """
+    parts: list[str] = []
+    room = MAX_TEXT_LENGTH
+
+    def write(value: Any) -> bool:
+        nonlocal room
+        if isinstance(value, list):
+            return all((i == 0 or write(", ")) and write(item) for i, item in enumerate(value))
+        text = format_value(value)
+        if text is None or len(text) > room:
+            return False
+        room -= len(text)
+        parts.append(text)
+        return True
+
+    return "".join(parts) if all(write(value) for value in values) else None
 
 
 def round_half_away(value: float, digits: int = 0) -> float | None:
@@ -534,7 +570,7 @@ def _call(name: str, args: tuple[Callable[[Scope], Value], ...], scope: Scope) -
     if any(v is None for v in values):
         return None
     if name == "concat":
-        return "".join(format_value(v) for v in values)
+        return concat(values)
     numbers = [_number(v) for v in values]
     if any(n is None for n in numbers):
         return None
@@ -662,7 +698,7 @@ def _compile(node: Node) -> Callable[[Scope], Value]:
 OutputCheck = Callable[[Value], bool]
 OUTPUT_CHECKS: dict[str, OutputCheck] = {
     "number": lambda v: _number(v) is not None,
-    "text": lambda v: isinstance(v, str),
+    "text": lambda v: isinstance(v, str) and len(v) <= MAX_TEXT_LENGTH,
     "boolean": lambda v: isinstance(v, bool),
 }
 
