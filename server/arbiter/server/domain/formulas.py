@@ -20,9 +20,11 @@ ternary associates right; comparisons do not chain):
 
 A formula is parsed and checked once, when its category is written, into a
 tree of nodes; evaluation walks the tree once (no loops, no recursion in the
-language), so its cost is bounded by the node count. No text value in an
-evaluation is longer than MAX_TEXT_LENGTH, so its memory is bounded whatever
-the request holds. Nothing is ever handed to Python's eval or exec, and names resolve only
+language), so its cost is bounded by the node count, which is at most the
+token count. A category's formulas share one token budget (MAX_TOKENS), and
+no text value in an evaluation is longer than MAX_TEXT_LENGTH, so the work and
+memory one offer's computed fields can cost are bounded whatever the request
+holds. Nothing is ever handed to Python's eval or exec, and names resolve only
 in the three documented namespaces.
 
 Null rules: a missing value is null; arithmetic, comparison, min, max, abs,
@@ -43,8 +45,13 @@ from decimal import ROUND_HALF_UP, Decimal, InvalidOperation
 from typing import Any
 
 MAX_FORMULA_LENGTH = 2_000
-MAX_TOKENS = 500
-# Characters in any text value of an evaluation: a name's, concat's, the result's.
+# Tokens of all of a category's formulas together (so of one formula too). Evaluation costs
+# at most ~0.5 us a token here (nested calls, rounding near ties), so the computed fields of
+# 50 offers cost at most ~5 ms of the event loop (docs/rules.md has the figures).
+MAX_TOKENS = 200
+# Computed fields per category, and characters in any text value of an evaluation: together
+# they keep the largest Decide answer under a client's default 4 MiB (docs/rules.md).
+MAX_COMPUTED_FIELDS = 12
 MAX_TEXT_LENGTH = 1_000
 MAX_DEPTH = 48
 MAX_ROUND_DIGITS = 12
@@ -352,10 +359,11 @@ def _describe(token: Token) -> str:
 
 @dataclass(frozen=True, slots=True)
 class Formula:
-    """A parsed and checked formula: its tree compiled to closures, node count and the custom fields it reads."""
+    """A parsed and checked formula: its tree compiled to closures, sizes and the custom fields it reads."""
 
     source: str
     root: Node
+    token_count: int
     node_count: int
     depth: int
     field_refs: frozenset[str]
@@ -366,8 +374,8 @@ def compile_formula(source: str, field_keys: frozenset[str] | set[str]) -> Formu
     """Parse `source` and check every name and call against the category's field keys; raises FormulaError."""
     if not source.strip():
         raise FormulaError("formula is empty")
-    parser = _Parser(tokenize(source))
-    root = parser.parse()
+    tokens = tokenize(source)
+    root = _Parser(tokens).parse()
     refs: set[str] = set()
     count = 0
     depth = 0
@@ -389,7 +397,7 @@ def compile_formula(source: str, field_keys: frozenset[str] | set[str]) -> Formu
             stack.extend(((node.left, level + 1), (node.right, level + 1)))
         elif isinstance(node, Conditional):
             stack.extend(((node.test, level + 1), (node.then, level + 1), (node.otherwise, level + 1)))
-    return Formula(source, root, count, depth, frozenset(refs), _compile(root))
+    return Formula(source, root, len(tokens) - 1, count, depth, frozenset(refs), _compile(root))
 
 
 def _check_name(node: Name, field_keys: frozenset[str] | set[str]) -> None:
@@ -712,9 +720,33 @@ class ComputedField:
 
 @dataclass(frozen=True, slots=True)
 class ComputedFields:
-    """A category's computed fields in an order where each comes after the fields it reads."""
+    """A category's computed fields in an order where each comes after the fields it reads.
+
+    `nulls` are computed fields that are never evaluated (always null): those of a
+    category stored before a limit tightened that no longer fit (see `within_limits`).
+    """
 
     fields: tuple[ComputedField, ...]
+    nulls: tuple[str, ...] = ()
+
+    @property
+    def token_count(self) -> int:
+        return sum(field.formula.token_count for field in self.fields)
+
+    def within_limits(self) -> ComputedFields:
+        """The longest run of fields, in evaluation order, within MAX_COMPUTED_FIELDS and MAX_TOKENS;
+        the rest become nulls. A prefix of this order holds every field its members read."""
+        kept = 0
+        tokens = 0
+        for field in self.fields[:MAX_COMPUTED_FIELDS]:
+            tokens += field.formula.token_count
+            if tokens > MAX_TOKENS:
+                break
+            kept += 1
+        if kept == len(self.fields):
+            return self
+        dropped = tuple(field.key for field in self.fields[kept:])
+        return ComputedFields(self.fields[:kept], self.nulls + dropped)
 
     def evaluate(
         self, custom_fields: Mapping[str, Any], customer: Mapping[str, Any], offer: Mapping[str, Any]
@@ -722,7 +754,7 @@ class ComputedFields:
         """Every computed field's value (null when the result is not of its output type) and the steps taken."""
         values = dict(custom_fields)
         scope = Scope(values, customer, offer)
-        out: dict[str, Value] = {}
+        out: dict[str, Value] = dict.fromkeys(self.nulls)
         for field in self.fields:
             value = evaluate(field.formula, scope)
             if value is not None and not OUTPUT_CHECKS[field.output_type](value):
