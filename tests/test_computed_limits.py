@@ -54,15 +54,16 @@ def violations(cat: Category) -> dict[str, str]:
 
 
 def test_the_formulas_of_a_category_share_one_token_budget() -> None:
-    # 12 fields: 11 of 17 tokens and one of 13 make exactly the budget.
-    exact = [computed(f"c{i}", sum_of(17)) for i in range(11)] + [computed("c11", sum_of(MAX_TOKENS - 11 * 17))]
+    # 12 fields: 11 of 13 tokens and one with the rest make exactly the budget.
+    rest = MAX_TOKENS - 11 * 13
+    exact = [computed(f"c{i}", sum_of(13)) for i in range(11)] + [computed("c11", sum_of(rest))]
     assert sum(tokens(f.formula) for f in exact) == MAX_TOKENS
     assert len(validate_category(category(*exact)).fields) == 12
 
-    over = [*exact[:-1], computed("c11", sum_of(MAX_TOKENS - 11 * 17 + 2))]
+    over = [*exact[:-1], computed("c11", sum_of(rest + 2))]
     assert violations(category(*over)) == {
-        "customFields[12].formula": f"has 15 tokens, which brings the category's formulas to {MAX_TOKENS + 2}; "
-        f"all the formulas of a category may have at most {MAX_TOKENS} tokens together"
+        "customFields[12].formula": f"has {rest + 2} tokens, which brings the category's formulas to "
+        f"{MAX_TOKENS + 2}; all the formulas of a category may have at most {MAX_TOKENS} tokens together"
     }
 
 
@@ -100,11 +101,12 @@ def test_a_category_stored_over_the_limits_still_loads_with_the_rest_null() -> N
     fields += [computed(f"c{i}", sum_of(31)) for i in range(20)]
     stored = category(*fields, name="\x00")  # and a name the name rule now refuses
     compiled = compile_category(stored)
+    fit = (MAX_TOKENS - 31 - 3) // 31  # after c0 (31 tokens) and total (3), fields of 31 tokens
     kept = [f.key for f in compiled.fields]
-    assert kept == ["c0", "total", "c1", "c2", "c3", "c4", "c5"]  # evaluation order, while within 200 tokens
+    assert kept == ["c0", "total"] + [f"c{i}" for i in range(1, fit + 1)]  # evaluation order, within budget
     values, _ = compiled.evaluate({}, {}, {})
-    assert values["total"] == 32.0 and values["c5"] == 16.0
-    assert {key for key, value in values.items() if value is None} == {"bad"} | {f"c{i}" for i in range(6, 20)}
+    assert values["total"] == 32.0 and values[f"c{fit}"] == 16.0
+    assert {key for key, value in values.items() if value is None} == {"bad"} | {f"c{i}" for i in range(fit + 1, 20)}
     assert len(values) == 22
 
 

@@ -83,20 +83,23 @@ def test_ninety_nine_long_formulas_are_refused_and_nothing_is_written(client: Cl
 
 def test_the_token_budget_names_the_field_that_passes_it(client: Client, rest: RestClient) -> None:
     thirty_one = " + ".join(["rate"] * 16)
-    fields = [{"key": "rate", "type": "number"}] + [computed(f"c{i}", thirty_one, "number") for i in range(7)]
+    n = MAX_TOKENS // 31 + 1  # the n-th formula of 31 tokens passes the budget
+    fields = [{"key": "rate", "type": "number"}] + [computed(f"c{i}", thirty_one, "number") for i in range(n)]
     category = {"name": "Budget", "customFields": fields}
     expected = (
-        f"has 31 tokens, which brings the category's formulas to 217; "
+        f"has 31 tokens, which brings the category's formulas to {31 * n}; "
         f"all the formulas of a category may have at most {MAX_TOKENS} tokens together"
     )
     with pytest.raises(InvalidArgumentError) as caught:
         client.create_category(category)
-    assert [(v.field, v.description) for v in caught.value.field_violations] == [("customFields[7].formula", expected)]
+    assert [(v.field, v.description) for v in caught.value.field_violations] == [
+        (f"customFields[{n}].formula", expected)
+    ]
     answer = rest.post("/api/v1/categories", category)
     assert answer.status == 400
-    assert answer.violations() == {"customFields[7].formula": expected}
+    assert answer.violations() == {f"customFields[{n}].formula": expected}
     assert client.list_categories().categories == []
-    client.create_category({"name": "Budget", "customFields": fields[:-1]})  # six of them fit
+    client.create_category({"name": "Budget", "customFields": fields[:-1]})  # one fewer fits
 
 
 def test_non_ascii_digits_in_a_formula_are_refused(client: Client) -> None:

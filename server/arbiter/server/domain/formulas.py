@@ -47,8 +47,8 @@ from typing import Any
 MAX_FORMULA_LENGTH = 2_000
 # Tokens of all of a category's formulas together (so of one formula too). Evaluation costs
 # at most ~0.5 us a token here (nested calls, rounding near ties), so the computed fields of
-# 50 offers cost at most ~5 ms of the event loop (docs/rules.md has the figures).
-MAX_TOKENS = 200
+# 50 offers cost at most ~4 ms of the event loop (docs/rules.md has the figures).
+MAX_TOKENS = 150
 # Computed fields per category, and characters in any text value of an evaluation: together
 # they keep the largest Decide answer under a client's default 4 MiB (docs/rules.md).
 MAX_COMPUTED_FIELDS = 12
