@@ -3,15 +3,17 @@
 from __future__ import annotations
 
 import math
+import re
 from typing import Any
 
 import pytest
-from hypothesis import given
+from hypothesis import example, given
 from hypothesis import strategies as st
 
 from arbiter.server.domain.formulas import (
     MAX_DEPTH,
     MAX_FORMULA_LENGTH,
+    MAX_TEXT_LENGTH,
     MAX_TOKENS,
     ComputedField,
     FormulaError,
@@ -350,3 +352,116 @@ def test_arbitrary_text_only_ever_raises_formula_error(source: str) -> None:
     scope = Scope({}, {}, {})
     evaluate(formula, scope)
     assert scope.steps <= formula.node_count
+
+
+# -- outside string literals a formula is ASCII -------------------------------------------------------------
+
+
+@pytest.mark.parametrize(
+    ("source", "character", "column"),
+    [
+        ("١٢ + 1", "١", 1),  # Arabic-Indic twelve, which float() reads as 12
+        ("1 + ۳", "۳", 5),  # Persian three
+        ("１２", "１", 1),  # fullwidth digits
+        ("1٢", "٢", 2),  # a number that starts in ASCII
+        ("2.5e٣", "٣", 5),  # an exponent in another script
+        ("1\u00a0+ 1", "\u00a0", 2),  # no-break space
+        ("ｂase_rate", "ｂ", 1),  # fullwidth letter
+        ("customer.ñame", "ñ", 10),
+    ],
+)
+def test_digits_names_and_spaces_outside_strings_are_ascii(source: str, character: str, column: int) -> None:
+    with pytest.raises(FormulaError) as caught:
+        compile_formula(source, FIELDS)
+    assert caught.value.reason == f"unexpected character {character!r}"
+    assert caught.value.column == column
+
+
+def test_string_literals_keep_any_script() -> None:
+    assert run('concat("١٢ ", "Café ", 12)') == "١٢ Café 12"
+
+
+_STRING_LITERAL = re.compile(r'"(?:[^"\\]|\\.)*"')
+
+
+@given(st.text(alphabet='0123456789١٢۳１２٠.eE+-*() \u00a0\u2003abc_"', max_size=24))
+@example("١٢ + 1")
+def test_an_accepted_formula_is_ascii_outside_its_strings(source: str) -> None:
+    try:
+        compile_formula(source, {"a", "b", "c", "abc"})
+    except FormulaError:
+        return
+    assert _STRING_LITERAL.sub("", source).isascii()
+
+
+# -- text values are capped, so evaluation memory is bounded -------------------------------------------------
+
+LONG = "x" * (MAX_TEXT_LENGTH + 1)
+
+
+def test_concat_up_to_the_cap_is_text_and_past_it_is_null() -> None:
+    half = "y" * (MAX_TEXT_LENGTH // 2)
+    assert run("concat(customer.h, customer.h)", customer={"h": half}) == half * 2
+    assert run("concat(customer.h, customer.h, 1)", customer={"h": half}) is None
+    assert run('concat(customer.h, customer.h) == ""', customer={"h": half + "z"}) is None  # an intermediate
+
+
+def test_text_read_from_a_name_past_the_cap_is_null() -> None:
+    assert run("customer.s", customer={"s": LONG}) is None
+    assert run('coalesce(customer.s, "short")', customer={"s": LONG}) == "short"
+    assert run("tier", fields={"tier": LONG}) is None
+    assert run("customer.s", customer={"s": LONG[1:]}) == LONG[1:]
+
+
+def test_a_string_literal_past_the_cap_is_refused_when_written() -> None:
+    with pytest.raises(FormulaError, match=f"text is {MAX_TEXT_LENGTH + 1} characters long"):
+        compile_formula(f'"{LONG}"', FIELDS)
+
+
+def test_concat_of_lists_stops_at_the_cap_and_refuses_nulls_and_objects() -> None:
+    assert run("concat(customer.l)", customer={"l": ["a", 1.0, True, ["b", 2.5]]}) == "a, 1, true, b, 2.5"
+    assert run("concat(customer.l)", customer={"l": [""] * 1_000_000}) is None  # 999,999 separators
+    assert run("concat(customer.l)", customer={"l": [[]] * 400}) == ", " * 399
+    assert run("concat(customer.l)", customer={"l": ["a", None]}) is None
+    assert run("concat(customer.l)", customer={"l": ["a", {"k": "v" * 10_000}]}) is None
+
+
+def test_chained_concat_fields_stay_within_the_cap() -> None:
+    # The issue's case: each field multiplies the one before it; every text stays capped.
+    keys = {"a", "b", "c"}
+    six = ", ".join
+    a = ComputedField("a", compile_formula(f"concat({six(['customer.x'] * 6)})", keys), "text")
+    b = ComputedField("b", compile_formula(f"concat({six(['a'] * 6)})", keys), "text")
+    c = ComputedField("c", compile_formula(f"concat({six(['b'] * 6)})", keys), "text")
+    fields = order_computed_fields([c, b, a])
+    assert fields.evaluate({}, {"x": "12345"}, {})[0] == {"a": "12345" * 6, "b": "12345" * 36, "c": None}
+    assert fields.evaluate({}, {"x": "z" * 200}, {})[0] == {"a": None, "b": None, "c": None}
+
+
+_TEXT_ATOMS = st.sampled_from(["customer.s", "customer.t", "customer.l", "tier", '"ab"', "1", "true", "null"])
+
+
+def _concats(children: st.SearchStrategy[str]) -> st.SearchStrategy[str]:
+    call = st.lists(children, min_size=1, max_size=5).map(lambda args: f"concat({', '.join(args)})")
+    coalesce = st.lists(children, min_size=1, max_size=3).map(lambda args: f"coalesce({', '.join(args)})")
+    choice = st.tuples(children, children).map(lambda ab: f"(true ? {ab[0]} : {ab[1]})")
+    return call | coalesce | choice
+
+
+@given(
+    st.recursive(_TEXT_ATOMS, _concats, max_leaves=40),
+    st.text(max_size=300),
+    st.integers(0, 3 * MAX_TEXT_LENGTH),
+    st.lists(st.text(max_size=50), max_size=100),
+)
+@example("customer.t", "", 3 * MAX_TEXT_LENGTH, [])
+@example("concat(customer.s, customer.s, tier, tier)", "s" * 300, 0, [])
+@example("concat(customer.l)", "", 0, ["item" * 10] * 30)
+def test_no_text_value_in_an_evaluation_passes_the_cap(source: str, s: str, t_length: int, items: list[str]) -> None:
+    try:
+        formula = compile_formula(source, FIELDS)
+    except FormulaError:
+        return  # too long or too many tokens: refused, never evaluated
+    scope = Scope({"tier": s * 4}, {"s": s, "t": "t" * t_length, "l": items}, {})
+    value = evaluate(formula, scope)
+    assert not isinstance(value, str) or len(value) <= MAX_TEXT_LENGTH

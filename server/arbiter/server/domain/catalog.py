@@ -11,7 +11,16 @@ from typing import Any
 
 from .errors import FieldViolation, InvalidArgument, ViolationCollector
 from .field_masks import UpdateRule
-from .formulas import ComputedField, ComputedFields, FormulaError, compile_formula, order_computed_fields
+from .formulas import (
+    MAX_COMPUTED_FIELDS,
+    MAX_TOKENS,
+    ComputedField,
+    ComputedFields,
+    FormulaError,
+    compile_formula,
+    order_computed_fields,
+)
+from .names import MAX_NAME_LENGTH, check_name
 
 CATEGORY_PREFIX = "cat_"
 SUB_CATEGORY_PREFIX = "sub_"
@@ -20,7 +29,6 @@ CALLER_ID_PATTERNS = {
     SUB_CATEGORY_PREFIX: re.compile(r"^sub_[a-z0-9_]{1,64}$"),
 }
 FIELD_KEY_PATTERN = re.compile(r"^[a-z][a-z0-9_]{0,63}$")
-MAX_NAME_LENGTH = 255
 MAX_DESCRIPTION_LENGTH = 2_000
 MAX_FIELDS = 100
 MAX_OPTIONS = 100
@@ -95,25 +103,26 @@ def check_caller_id(prefix: str, value: str, path: str) -> None:
         raise InvalidArgument.single(path, f"must match {pattern.pattern[1:-1]}, got {value!r}")
 
 
-def _text(v: ViolationCollector, path: str, value: str, limit: int, *, required: bool = False) -> None:
-    if required and not value.strip():
-        v.add(path, "is required and must not be only whitespace" if value else "is required")
-    elif len(value) > limit:
+def _text(v: ViolationCollector, path: str, value: str, limit: int) -> None:
+    if len(value) > limit:
         v.add(path, f"must be at most {limit} characters, got {len(value)}")
 
 
 def validate_category(category: Category) -> ComputedFields:
     """Check a whole category; returns its computed fields compiled, or raises InvalidArgument with every problem."""
     v = ViolationCollector()
-    _text(v, "name", category.name, MAX_NAME_LENGTH, required=True)
+    check_name(v, "name", category.name)
     _text(v, "description", category.description, MAX_DESCRIPTION_LENGTH)
     if category.status is None:
         v.add("status", "must be active or archived")
     if len(category.custom_fields) > MAX_FIELDS:
         v.add("customFields", f"must hold at most {MAX_FIELDS} fields, got {len(category.custom_fields)}")
-    keys = [f.key for f in category.custom_fields]
-    key_set = set(keys)
+    key_set = {f.key for f in category.custom_fields}
+    computed_count = sum(f.type is FieldType.COMPUTED for f in category.custom_fields)
+    if computed_count > MAX_COMPUTED_FIELDS:
+        v.add("customFields", f"must hold at most {MAX_COMPUTED_FIELDS} computed fields, got {computed_count}")
     computed: list[ComputedField] = []
+    tokens = 0
     seen: set[str] = set()
     for i, field in enumerate(category.custom_fields):
         fv = v.nested(f"customFields[{i}].")
@@ -126,6 +135,14 @@ def validate_category(category: Category) -> ComputedFields:
         compiled = _validate_field(fv, field, key_set)
         if compiled is not None:
             computed.append(compiled)
+            own = compiled.formula.token_count
+            tokens += own
+            if tokens > MAX_TOKENS and tokens - own <= MAX_TOKENS:  # report where the budget runs out, once
+                fv.add(
+                    "formula",
+                    f"has {own} tokens, which brings the category's formulas to {tokens}; all the formulas "
+                    f"of a category may have at most {MAX_TOKENS} tokens together",
+                )
     v.raise_if_any()
     try:
         return order_computed_fields(computed)
@@ -181,17 +198,41 @@ def _validate_field(v: ViolationCollector, field: FieldDefinition, keys: set[str
 def sub_category_violations(sub: SubCategory) -> list[FieldViolation]:
     """Every violation of a sub-category's own fields."""
     v = ViolationCollector()
-    _text(v, "name", sub.name, MAX_NAME_LENGTH, required=True)
+    check_name(v, "name", sub.name)
     _text(v, "description", sub.description, MAX_DESCRIPTION_LENGTH)
     return v.violations
 
 
 def compile_category(category: Category) -> ComputedFields:
-    """A stored category's computed fields, compiled; one stored before a rule tightened keeps none."""
+    """A stored category's computed fields, compiled.
+
+    A category stored before a rule tightened still loads: each computed field whose
+    formula still compiles is kept, in evaluation order, while the kept ones fit the
+    limits; the others are null (see ComputedFields.within_limits).
+    """
     try:
         return validate_category(category)
     except InvalidArgument:
-        return ComputedFields(())
+        pass
+    keys = {f.key for f in category.custom_fields}
+    kept: list[ComputedField] = []
+    nulls: list[str] = []
+    for field in category.custom_fields:
+        if field.type is not FieldType.COMPUTED:
+            continue
+        try:
+            formula = compile_formula(field.formula, keys)
+        except FormulaError:
+            formula = None
+        if formula is None or field.output_type is None:
+            nulls.append(field.key)
+        else:
+            kept.append(ComputedField(field.key, formula, field.output_type.value))
+    try:
+        ordered = order_computed_fields(kept)
+    except FormulaError:  # a cycle was refused at write time; should one be stored, evaluate none
+        return ComputedFields((), tuple(f.key for f in category.custom_fields if f.type is FieldType.COMPUTED))
+    return ComputedFields(ordered.fields, tuple(nulls)).within_limits()
 
 
 def _json(value: Any) -> str:

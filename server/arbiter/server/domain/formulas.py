@@ -20,14 +20,19 @@ ternary associates right; comparisons do not chain):
 
 A formula is parsed and checked once, when its category is written, into a
 tree of nodes; evaluation walks the tree once (no loops, no recursion in the
-language), so its cost is bounded by the node count. Nothing is ever handed
-to Python's eval or exec, and names resolve only in the three documented
-namespaces.
+language), so its cost is bounded by the node count, which is at most the
+token count. A category's formulas share one token budget (MAX_TOKENS), and
+no text value in an evaluation is longer than MAX_TEXT_LENGTH, so the work and
+memory one offer's computed fields can cost are bounded whatever the request
+holds. Nothing is ever handed to Python's eval or exec, and names resolve only
+in the three documented namespaces.
 
 Null rules: a missing value is null; arithmetic, comparison, min, max, abs,
 round and concat on null give null; division by zero gives null; in a
 condition (the ternary's test, and/or/not operands) null counts as false;
-`coalesce` returns its first non-null argument. `+` adds numbers only.
+`coalesce` returns its first non-null argument. `+` adds numbers only. Text
+longer than MAX_TEXT_LENGTH is null, whether read from a name or built by
+concat.
 """
 
 from __future__ import annotations
@@ -40,7 +45,14 @@ from decimal import ROUND_HALF_UP, Decimal, InvalidOperation
 from typing import Any
 
 MAX_FORMULA_LENGTH = 2_000
-MAX_TOKENS = 500
+# Tokens of all of a category's formulas together (so of one formula too). Evaluation costs
+# at most ~0.5 us a token here (nested calls, rounding near ties), so the computed fields of
+# 50 offers cost at most ~4 ms of the event loop (docs/rules.md has the figures).
+MAX_TOKENS = 150
+# Computed fields per category, and characters in any text value of an evaluation: together
+# they keep the largest Decide answer under a client's default 4 MiB (docs/rules.md).
+MAX_COMPUTED_FIELDS = 12
+MAX_TEXT_LENGTH = 1_000
 MAX_DEPTH = 48
 MAX_ROUND_DIGITS = 12
 OFFER_NAMES = ("id", "name", "priority", "categoryId", "tags")
@@ -60,15 +72,17 @@ class FormulaError(ValueError):
 
 # -- tokens -------------------------------------------------------------------
 
+# Outside string literals a formula is ASCII: re.ASCII keeps \s from matching other spaces,
+# and digits are spelled [0-9] because \d would take "١٢" (which float() reads as 12).
 _TOKEN = re.compile(
     r"""
     (?P<space>\s+)
-  | (?P<number>(?:\d+\.?\d*|\.\d+)(?:[eE][+-]?\d+)?)
+  | (?P<number>(?:[0-9]+\.?[0-9]*|\.[0-9]+)(?:[eE][+-]?[0-9]+)?)
   | (?P<string>"(?:[^"\\]|\\.)*")
   | (?P<ident>[A-Za-z_][A-Za-z0-9_]*)
   | (?P<op>==|!=|<=|>=|[-+*/<>()?:,.])
     """,
-    re.VERBOSE,
+    re.VERBOSE | re.ASCII,
 )
 _KEYWORDS = {"and", "or", "not", "true", "false", "null"}
 _ESCAPES = {'"': '"', "\\": "\\", "n": "\n", "t": "\t"}
@@ -122,7 +136,10 @@ def _unquote(token: Token) -> str:
         else:
             out.append(char)
             i += 1
-    return "".join(out)
+    text = "".join(out)
+    if len(text) > MAX_TEXT_LENGTH:
+        raise FormulaError(f"text is {len(text)} characters long; the limit is {MAX_TEXT_LENGTH}", token.column)
+    return text
 
 
 # -- syntax tree ----------------------------------------------------------------
@@ -342,10 +359,11 @@ def _describe(token: Token) -> str:
 
 @dataclass(frozen=True, slots=True)
 class Formula:
-    """A parsed and checked formula: its tree compiled to closures, node count and the custom fields it reads."""
+    """A parsed and checked formula: its tree compiled to closures, sizes and the custom fields it reads."""
 
     source: str
     root: Node
+    token_count: int
     node_count: int
     depth: int
     field_refs: frozenset[str]
@@ -356,8 +374,8 @@ def compile_formula(source: str, field_keys: frozenset[str] | set[str]) -> Formu
     """Parse `source` and check every name and call against the category's field keys; raises FormulaError."""
     if not source.strip():
         raise FormulaError("formula is empty")
-    parser = _Parser(tokenize(source))
-    root = parser.parse()
+    tokens = tokenize(source)
+    root = _Parser(tokens).parse()
     refs: set[str] = set()
     count = 0
     depth = 0
@@ -379,7 +397,7 @@ def compile_formula(source: str, field_keys: frozenset[str] | set[str]) -> Formu
             stack.extend(((node.left, level + 1), (node.right, level + 1)))
         elif isinstance(node, Conditional):
             stack.extend(((node.test, level + 1), (node.then, level + 1), (node.otherwise, level + 1)))
-    return Formula(source, root, count, depth, frozenset(refs), _compile(root))
+    return Formula(source, root, len(tokens) - 1, count, depth, frozenset(refs), _compile(root))
 
 
 def _check_name(node: Name, field_keys: frozenset[str] | set[str]) -> None:
@@ -443,7 +461,9 @@ def _normalise(value: Any) -> Value:
     kind = type(value)
     if kind is float:
         return value if math.isfinite(value) else None
-    if value is None or kind is str or kind is bool or kind is list:
+    if kind is str:
+        return value if len(value) <= MAX_TEXT_LENGTH else None
+    if value is None or kind is bool or kind is list:
         return value
     if isinstance(value, (int, float)):
         return _finite(float(value))
@@ -497,15 +517,41 @@ def _truthy(value: Value) -> bool:
     return value is True
 
 
-def format_value(value: Value) -> str:
-    """How concat writes a value: whole numbers without a decimal point, booleans lowercase."""
+def format_value(value: Any) -> str | None:
+    """How concat writes a text, number or boolean (whole numbers without a decimal point,
+    booleans lowercase); None for anything else."""
+    if isinstance(value, str):
+        return value
     if isinstance(value, bool):
         return "true" if value else "false"
-    if isinstance(value, float):
-        return str(int(value)) if value.is_integer() and abs(value) < 1e16 else repr(value)
-    if isinstance(value, list):
-        return ", ".join(format_value(v) for v in value)
-    return str(value)
+    if isinstance(value, (int, float)) and math.isfinite(value):
+        number = float(value)
+        return str(int(number)) if number.is_integer() and abs(number) < 1e16 else repr(number)
+    return None
+
+
+def concat(values: list[Value]) -> str | None:
+    """The values written one after another, lists as their elements joined by ", ".
+
+    Null when a value (or a list's element) is null or an object, or when the text
+    would pass MAX_TEXT_LENGTH: writing stops there, so a long list or a long text
+    costs no more than the limit does.
+    """
+    parts: list[str] = []
+    room = MAX_TEXT_LENGTH
+
+    def write(value: Any) -> bool:
+        nonlocal room
+        if isinstance(value, list):
+            return all((i == 0 or write(", ")) and write(item) for i, item in enumerate(value))
+        text = format_value(value)
+        if text is None or len(text) > room:
+            return False
+        room -= len(text)
+        parts.append(text)
+        return True
+
+    return "".join(parts) if all(write(value) for value in values) else None
 
 
 def round_half_away(value: float, digits: int = 0) -> float | None:
@@ -532,7 +578,7 @@ def _call(name: str, args: tuple[Callable[[Scope], Value], ...], scope: Scope) -
     if any(v is None for v in values):
         return None
     if name == "concat":
-        return "".join(format_value(v) for v in values)
+        return concat(values)
     numbers = [_number(v) for v in values]
     if any(n is None for n in numbers):
         return None
@@ -660,7 +706,7 @@ def _compile(node: Node) -> Callable[[Scope], Value]:
 OutputCheck = Callable[[Value], bool]
 OUTPUT_CHECKS: dict[str, OutputCheck] = {
     "number": lambda v: _number(v) is not None,
-    "text": lambda v: isinstance(v, str),
+    "text": lambda v: isinstance(v, str) and len(v) <= MAX_TEXT_LENGTH,
     "boolean": lambda v: isinstance(v, bool),
 }
 
@@ -674,9 +720,33 @@ class ComputedField:
 
 @dataclass(frozen=True, slots=True)
 class ComputedFields:
-    """A category's computed fields in an order where each comes after the fields it reads."""
+    """A category's computed fields in an order where each comes after the fields it reads.
+
+    `nulls` are computed fields that are never evaluated (always null): those of a
+    category stored before a limit tightened that no longer fit (see `within_limits`).
+    """
 
     fields: tuple[ComputedField, ...]
+    nulls: tuple[str, ...] = ()
+
+    @property
+    def token_count(self) -> int:
+        return sum(field.formula.token_count for field in self.fields)
+
+    def within_limits(self) -> ComputedFields:
+        """The longest run of fields, in evaluation order, within MAX_COMPUTED_FIELDS and MAX_TOKENS;
+        the rest become nulls. A prefix of this order holds every field its members read."""
+        kept = 0
+        tokens = 0
+        for field in self.fields[:MAX_COMPUTED_FIELDS]:
+            tokens += field.formula.token_count
+            if tokens > MAX_TOKENS:
+                break
+            kept += 1
+        if kept == len(self.fields):
+            return self
+        dropped = tuple(field.key for field in self.fields[kept:])
+        return ComputedFields(self.fields[:kept], self.nulls + dropped)
 
     def evaluate(
         self, custom_fields: Mapping[str, Any], customer: Mapping[str, Any], offer: Mapping[str, Any]
@@ -684,7 +754,7 @@ class ComputedFields:
         """Every computed field's value (null when the result is not of its output type) and the steps taken."""
         values = dict(custom_fields)
         scope = Scope(values, customer, offer)
-        out: dict[str, Value] = {}
+        out: dict[str, Value] = dict.fromkeys(self.nulls)
         for field in self.fields:
             value = evaluate(field.formula, scope)
             if value is not None and not OUTPUT_CHECKS[field.output_type](value):

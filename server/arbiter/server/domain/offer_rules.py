@@ -7,10 +7,10 @@ from dataclasses import replace
 
 from .errors import FailedPrecondition, FieldViolation, ViolationCollector
 from .field_masks import UpdateRule
+from .names import check_name
 from .offers import Budget, Offer, OfferStatus, Priority, Qualification, Schedule, TimeWindow
 from .timekeeping import load_timezone, parse_hhmm
 
-MAX_NAME_LENGTH = 255
 MAX_SHORT_DESC_LENGTH = 1_000
 MAX_ID_REFERENCE_LENGTH = 128
 MAX_TAGS = 50
@@ -50,7 +50,7 @@ OFFER_UPDATES = UpdateRule(
 def validate_offer(offer: Offer) -> list[FieldViolation]:
     """Every field violation of a complete offer (after defaults or an update)."""
     v = ViolationCollector()
-    _validate_text(v, "name", offer.name, MAX_NAME_LENGTH, required=True)
+    check_name(v, "name", offer.name)
     _validate_text(v, "shortDesc", offer.short_desc, MAX_SHORT_DESC_LENGTH)
     _validate_text(v, "categoryId", offer.category_id, MAX_ID_REFERENCE_LENGTH)
     _validate_text(v, "subCategoryId", offer.sub_category_id, MAX_ID_REFERENCE_LENGTH)
@@ -72,10 +72,8 @@ def validate_offer(offer: Offer) -> list[FieldViolation]:
     return v.violations
 
 
-def _validate_text(v: ViolationCollector, path: str, value: str, limit: int, *, required: bool = False) -> None:
-    if required and not value.strip():
-        v.add(path, "is required and must not be only whitespace" if value else "is required")
-    elif len(value) > limit:
+def _validate_text(v: ViolationCollector, path: str, value: str, limit: int) -> None:
+    if len(value) > limit:
         v.add(path, f"must be at most {limit} characters, got {len(value)}")
 
 

@@ -9,13 +9,13 @@ from datetime import datetime
 
 from .errors import ViolationCollector
 from .field_masks import UpdateRule
+from .names import check_name
 from .outcomes import OutcomeType
 from .timekeeping import parse_hhmm
 
 POLICY_PREFIX = "cp_"
 MAX_WINDOW_DAYS = 365
 MAX_HOURS = 8_760.0
-MAX_NAME_LENGTH = 255
 MAX_DESCRIPTION_LENGTH = 2_000
 MAX_SET_SIZE = 1_000
 
@@ -156,10 +156,7 @@ POLICY_UPDATES = UpdateRule(ContactPolicy, required=("status",))
 def validate_policy(policy: ContactPolicy) -> ViolationCollector:
     """Every violation of a policy's own fields (whether its ids name something is checked by the use case)."""
     v = ViolationCollector()
-    if not policy.name.strip():
-        v.add("name", "is required and must not be only whitespace" if policy.name else "is required")
-    elif len(policy.name) > MAX_NAME_LENGTH:
-        v.add("name", f"must be at most {MAX_NAME_LENGTH} characters, got {len(policy.name)}")
+    check_name(v, "name", policy.name)
     if len(policy.description) > MAX_DESCRIPTION_LENGTH:
         v.add("description", f"must be at most {MAX_DESCRIPTION_LENGTH} characters")
     if policy.status is None:

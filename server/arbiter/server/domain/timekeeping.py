@@ -5,17 +5,30 @@ from __future__ import annotations
 import functools
 import re
 from datetime import UTC, date, datetime, time, timedelta
+from importlib import resources
 from typing import Protocol
 from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
-_HHMM = re.compile(r"^([01]\d|2[0-3]):([0-5]\d)$")
+# ASCII digits only (\d also matches "١٢"), matched whole (a "$" would let a trailing newline through).
+_HHMM = re.compile(r"([01][0-9]|2[0-3]):([0-5][0-9])")
 _EPOCH = datetime(1970, 1, 1, tzinfo=UTC)
+
+
+@functools.cache
+def iana_zone_names() -> frozenset[str]:
+    """The zone names of the IANA database, as the tzdata package lists them.
+
+    Not the host's zone directory: that also holds `localtime` (whatever zone
+    the machine is set to) and, on some systems, `posixrules`.
+    """
+    listing = resources.files("tzdata").joinpath("zones").read_text(encoding="utf-8")
+    return frozenset(listing.split())
 
 
 @functools.lru_cache(maxsize=1024)
 def load_timezone(name: str) -> ZoneInfo | None:
-    """The IANA zone called `name`, or None when there is no such zone."""
-    if not name or name != name.strip() or len(name) > 64:
+    """The IANA zone called `name`, or None when the IANA database has no such zone."""
+    if name not in iana_zone_names():
         return None
     try:
         return ZoneInfo(name)
@@ -25,7 +38,7 @@ def load_timezone(name: str) -> ZoneInfo | None:
 
 def parse_hhmm(text: str) -> int | None:
     """Minutes after midnight of an "HH:MM" string (00:00 to 23:59), or None."""
-    match = _HHMM.match(text)
+    match = _HHMM.fullmatch(text)
     if match is None:
         return None
     return int(match.group(1)) * 60 + int(match.group(2))
