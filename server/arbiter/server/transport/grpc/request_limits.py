@@ -55,10 +55,10 @@ def oversized_request(descriptor: Any, data: bytes, limit: int) -> InvalidArgume
     size = len(data)
     field = _dominant_field(descriptor, data) if descriptor is not None else None
     if field is None:
-        return InvalidArgument.single("request", f"is {size:,} bytes; a {full_name} is at most {limit:,} bytes")
+        return InvalidArgument.single("request", f"is {size:,} bytes; {full_name} is at most {limit:,} bytes")
     name, field_bytes = field
     return InvalidArgument.single(
-        name, f"is {field_bytes:,} bytes encoded, too large: a {full_name} is at most {limit:,} bytes in all"
+        name, f"is {field_bytes:,} bytes encoded, too large: {full_name} is at most {limit:,} bytes in all"
     )
 
 
