@@ -129,11 +129,21 @@ def test_the_cheap_check_before_decoding_never_refuses_attributes_the_rules_acce
 # -- over REST --------------------------------------------------------------------
 
 
-def test_a_rest_decide_with_megabytes_of_attributes_is_400_naming_them(server: ServerProcess) -> None:
+def test_a_rest_decide_of_megabytes_is_400_before_its_json_is_read(server: ServerProcess) -> None:
     rest = RestClient(server.http_url, tenant="limits")
     answer = rest.post("/api/v1/decide", {"customerId": "c-1", "attributes": MB_OF_ATTRIBUTES})
     assert answer.status == 400
+    assert list(answer.violations()) == ["body"]
+    assert f"at most {REQUEST_BYTE_LIMITS[DECIDE]:,}" in answer.violations()["body"]
+
+
+def test_a_rest_decide_with_attributes_over_the_size_limit_is_400_naming_them(server: ServerProcess) -> None:
+    rest = RestClient(server.http_url, tenant="limits")
+    attributes = {f"k{i}": "x" * 1_000 for i in range(100)}  # ~100 KB: within the body limit, over 64 KiB
+    answer = rest.post("/api/v1/decide", {"customerId": "c-1", "attributes": attributes})
+    assert answer.status == 400
     assert list(answer.violations()) == ["attributes"]
+    assert f"{MAX_ATTRIBUTES_BYTES:,} bytes" in answer.violations()["attributes"]
 
 
 def test_a_rest_decide_with_too_many_attribute_values_is_400(server: ServerProcess) -> None:
