@@ -10,6 +10,7 @@ client sends, back to back, Decide requests of one kind:
   largest-allowed  attributes at the limits (1,000 values, ~62 KiB as JSON): decided
   over-by-count    20,000 list items in 215 KiB (under the 256 KiB request limit): refused
   over-by-size     3 MB of attributes (over the request limit): refused from its length
+  rest-over-by-size  the same as JSON to POST /api/v1/decide: refused before the JSON is parsed
 
 and prints p50/p99 of health and of the small Decide for each phase, with
 how many large requests were sent and what they were answered. The large
@@ -20,12 +21,15 @@ from __future__ import annotations
 
 import argparse
 import collections
+import json
 import os
 import shutil
 import sys
 import tempfile
 import threading
 import time
+import urllib.error
+import urllib.request
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -69,6 +73,7 @@ LOADS: dict[str, Callable[[], dict[str, Any]]] = {
     "over-by-count": over_by_count,
     "over-by-size": over_by_size,
 }
+REST_LOADS: dict[str, Callable[[], dict[str, Any]]] = {"rest-over-by-size": over_by_size}
 
 
 @dataclass
@@ -114,8 +119,21 @@ def _send(target: str, metadata: tuple[tuple[str, str], ...], body: bytes, stop:
             phase.large_sent += 1
 
 
-def run_phase(target: str, metadata: tuple[tuple[str, str], ...], name: str, seconds: float) -> Phase:
+def _send_rest(url: str, key: str, body: bytes, stop: threading.Event, phase: Phase) -> None:
+    """The same large JSON Decide to the REST door, back to back, until `stop`; HTTP statuses are counted."""
+    headers = {"Content-Type": "application/json", "Authorization": f"Bearer {key}"}
+    while not stop.is_set():
+        try:
+            with urllib.request.urlopen(urllib.request.Request(url, data=body, headers=headers), timeout=30) as answer:
+                phase.large_codes[str(answer.status)] += 1
+        except urllib.error.HTTPError as error:
+            phase.large_codes[str(error.code)] += 1
+        phase.large_sent += 1
+
+
+def run_phase(server: BenchServer, key: str, name: str, seconds: float) -> Phase:
     phase = Phase(name)
+    metadata = (("authorization", f"Bearer {key}"),)
     stop = threading.Event()
     sender = None
     if name in LOADS:
@@ -123,11 +141,17 @@ def run_phase(target: str, metadata: tuple[tuple[str, str], ...], name: str, sec
         request.attributes.update(LOADS[name]())
         body = request.SerializeToString()
         phase.large_bytes = len(body)
-        sender = threading.Thread(target=_send, args=(target, metadata, body, stop, phase), daemon=True)
+        sender = threading.Thread(target=_send, args=(server.target, metadata, body, stop, phase), daemon=True)
+    elif name in REST_LOADS:
+        body = json.dumps({"customerId": "large", "attributes": REST_LOADS[name]()}).encode()
+        phase.large_bytes = len(body)
+        url = f"{server.http_url}/api/v1/decide"
+        sender = threading.Thread(target=_send_rest, args=(url, key, body, stop, phase), daemon=True)
+    if sender is not None:
         sender.start()
         time.sleep(0.5)  # the large requests are flowing before the probe starts
     try:
-        _probe(target, metadata, seconds, phase)
+        _probe(server.target, metadata, seconds, phase)
     finally:
         stop.set()
         if sender is not None:
@@ -144,18 +168,18 @@ def _row(phase: Phase) -> str:
         if phase.large_sent
         else "-"
     )
-    return f"{phase.name:16s} {figures(phase.health_ms)}   {figures(phase.decide_ms)}   {large}"
+    return f"{phase.name:18s} {figures(phase.health_ms)}   {figures(phase.decide_ms)}   {large}"
 
 
 def measure(seconds: float, scratch: Path) -> list[Phase]:
     """Every phase, on one fresh server whose files go in `scratch`."""
-    with BenchServer(scratch / "huge.db", scratch / "huge-server.log") as server:
+    http = ("--http-address", "127.0.0.1:0")
+    with BenchServer(scratch / "huge.db", scratch / "huge-server.log", http) as server:
         key = server.api_key(TENANT)
-        metadata = (("authorization", f"Bearer {key}"),)
         with Client(server.target, api_key=key) as client:
             for i in range(OFFERS):
                 client.create_offer({"name": f"offer {i}", "status": "active"})
-        return [run_phase(server.target, metadata, name, seconds) for name in ("alone", *LOADS)]
+        return [run_phase(server, key, name, seconds) for name in ("alone", *LOADS, *REST_LOADS)]
 
 
 def rows(phases: list[Phase]) -> list[Row]:
@@ -194,7 +218,7 @@ def main(argv: list[str] | None = None) -> int:
     finally:
         shutil.rmtree(scratch, ignore_errors=True)
     print()
-    print(f"{'phase':16s} {'health p50/p99 ms':>15s}   {'Decide p50/p99 ms':>15s}   large requests (answers)")
+    print(f"{'phase':18s} {'health p50/p99 ms':>15s}   {'Decide p50/p99 ms':>15s}   large requests (answers)")
     for phase in phases:
         print(_row(phase))
     return 0

@@ -936,7 +936,8 @@ class Run:
         self.report.method_notes.append(
             "huge-request: one server with 20 offers; a prober alternates Health/Check and a small Decide, "
             "one call at a time, alone and then while a second client sends Decides with attributes at the "
-            "limits, over the value count, and over the request size (bench/huge_request.py)."
+            "limits, over the value count, and over the request size, the last also as JSON over REST "
+            "(bench/huge_request.py)."
         )
 
     def compare(self, comparison: Comparison) -> None:
