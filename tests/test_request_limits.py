@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import asyncio
 from typing import Any
 
 import grpc
@@ -19,7 +20,10 @@ from arbiter.server.domain.decisions import (
     DecisionRequest,
     validate_decision_request,
 )
-from arbiter.server.transport.grpc.decision_servicer import decision_request_from_proto
+from arbiter.server.domain.errors import InvalidArgument
+from arbiter.server.domain.outcomes import MAX_BULK_OUTCOMES
+from arbiter.server.transport.grpc import decision_servicer
+from arbiter.server.transport.grpc.decision_servicer import DecisionServicer, decision_request_from_proto
 from arbiter.server.transport.grpc.request_limits import REQUEST_BYTE_LIMITS, oversized_request
 from arbiter.v1 import decisions_pb2
 
@@ -124,6 +128,33 @@ def test_the_cheap_check_before_decoding_never_refuses_attributes_the_rules_acce
     decoded = decision_request_from_proto(_decide_request(attributes))
     assert decoded.violations == ()
     assert decoded.value.attributes == attributes
+
+
+def _bulk(count: int) -> decisions_pb2.RecordOutcomesRequest:
+    request = decisions_pb2.RecordOutcomesRequest()
+    for i in range(count):
+        request.outcomes.add(
+            customer_id="c", offer_id="o", type=decisions_pb2.OUTCOME_TYPE_CLICK, idempotency_key=str(i)
+        )
+    return request
+
+
+def test_an_oversized_bulk_of_outcomes_is_refused_naming_the_count(server: ServerProcess) -> None:
+    with Client(server.target) as client, pytest.raises(grpc.RpcError) as raised:
+        client.decisions.RecordOutcomes(_bulk(5_000), metadata=(("x-tenant-id", "limits"),), timeout=30)
+    assert raised.value.code() == grpc.StatusCode.INVALID_ARGUMENT
+    assert _violations(raised.value) == {"outcomes": f"must hold 1 to {MAX_BULK_OUTCOMES} outcomes, got 5000"}
+
+
+def test_an_oversized_bulk_is_refused_before_any_item_is_converted(monkeypatch: pytest.MonkeyPatch) -> None:
+    def never(*args: object) -> None:
+        raise AssertionError("an item of an oversized bulk was converted")
+
+    monkeypatch.setattr(decision_servicer, "_outcome_input", never)
+    servicer = DecisionServicer(None, None)  # type: ignore[arg-type]  # neither is reached
+    with pytest.raises(InvalidArgument) as refused:
+        asyncio.run(servicer.RecordOutcomes(_bulk(MAX_BULK_OUTCOMES + 1), None))
+    assert [v.field for v in refused.value.violations] == ["outcomes"]
 
 
 # -- over REST --------------------------------------------------------------------
