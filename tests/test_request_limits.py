@@ -24,7 +24,12 @@ from arbiter.server.domain.errors import InvalidArgument
 from arbiter.server.domain.outcomes import MAX_BULK_OUTCOMES
 from arbiter.server.transport.grpc import decision_servicer
 from arbiter.server.transport.grpc.decision_servicer import DecisionServicer, decision_request_from_proto
-from arbiter.server.transport.grpc.request_limits import REQUEST_BYTE_LIMITS, oversized_request
+from arbiter.server.transport.grpc.request_limits import (
+    ITEM_SCAN_ABOVE_BYTES,
+    REQUEST_BYTE_LIMITS,
+    oversized_request,
+    raw_check,
+)
 from arbiter.v1 import decisions_pb2
 
 DECIDE = "/arbiter.v1.DecisionService/Decide"
@@ -155,6 +160,31 @@ def test_an_oversized_bulk_is_refused_before_any_item_is_converted(monkeypatch: 
     with pytest.raises(InvalidArgument) as refused:
         asyncio.run(servicer.RecordOutcomes(_bulk(MAX_BULK_OUTCOMES + 1), None))
     assert [v.field for v in refused.value.violations] == ["outcomes"]
+
+
+def test_a_bulk_of_megabytes_is_refused_from_its_raw_item_count(server: ServerProcess) -> None:
+    request = _bulk(150_000)
+    assert request.ByteSize() > ITEM_SCAN_ABOVE_BYTES
+    with Client(server.target) as client, pytest.raises(grpc.RpcError) as raised:
+        client.decisions.RecordOutcomes(request, metadata=(("x-tenant-id", "limits"),), timeout=30)
+    assert raised.value.code() == grpc.StatusCode.INVALID_ARGUMENT
+    assert _violations(raised.value) == {
+        "outcomes": f"must hold 1 to {MAX_BULK_OUTCOMES} outcomes, got more than {MAX_BULK_OUTCOMES}"
+    }
+
+
+def test_the_raw_item_count_lets_a_full_bulk_of_long_ids_through() -> None:
+    check = raw_check("/arbiter.v1.DecisionService/RecordOutcomes", decisions_pb2.RecordOutcomesRequest.DESCRIPTOR)
+    assert check is not None
+    full = decisions_pb2.RecordOutcomesRequest()
+    for i in range(MAX_BULK_OUTCOMES):
+        full.outcomes.add(customer_id="c" * 200, offer_id="o" * 100, idempotency_key=f"{i:0200d}")
+    data = full.SerializeToString()
+    assert len(data) > ITEM_SCAN_ABOVE_BYTES  # so it is counted, and found within the limit
+    assert check(data) is None
+    one_more = data + decisions_pb2.RecordOutcomesRequest(outcomes=[decisions_pb2.Outcome()]).SerializeToString()
+    refused = check(one_more)
+    assert refused is not None and [v.field for v in refused.violations] == ["outcomes"]
 
 
 # -- over REST --------------------------------------------------------------------

@@ -35,7 +35,7 @@ from ..access_log import AccessLog
 from ..errors import grpc_status, internal_grpc_status, new_request_id
 from ..metrics import Metrics
 from .call_metrics import measured
-from .request_limits import REQUEST_BYTE_LIMITS, ConcurrencyLimit, oversized_request
+from .request_limits import ConcurrencyLimit, raw_check
 
 log = logging.getLogger("arbiter.server.rpc")
 
@@ -72,22 +72,21 @@ class Undecodable:
     error: InvalidArgument
 
 
-def _tolerant(
-    deserializer: Callable[[bytes], Any] | None, max_bytes: int | None = None
-) -> Callable[[bytes], Any] | None:
+def _tolerant(deserializer: Callable[[bytes], Any] | None, method: str = "") -> Callable[[bytes], Any] | None:
     """The deserializer, with parse failures turned into an Undecodable instead of escaping as UNKNOWN.
 
-    A request longer than `max_bytes` is not parsed at all: its length is checked before any decoding work.
+    A request over `method`'s byte or item limit (request_limits.py) is not parsed at all.
     """
     if deserializer is None:
         return None
     parse = deserializer
     full_name = _message_name(deserializer)
-    descriptor = getattr(getattr(deserializer, "__self__", None), "DESCRIPTOR", None)
+    check = raw_check(method, getattr(getattr(deserializer, "__self__", None), "DESCRIPTOR", None))
 
     def tolerant(data: bytes) -> Any:
-        if max_bytes is not None and len(data) > max_bytes:
-            return Undecodable(oversized_request(descriptor, data, max_bytes))
+        refused = check(data) if check is not None else None
+        if refused is not None:
+            return Undecodable(refused)
         try:
             return parse(data)
         except Exception as error:  # DecodeError, RecursionError-like limits, bad UTF-8
@@ -149,7 +148,7 @@ class ArbiterInterceptor(grpc.aio.ServerInterceptor):
         if method.startswith(ARBITER_PREFIX) and handler.unary_unary is not None:
             handler = grpc.unary_unary_rpc_method_handler(
                 self._wrap(method, handler.unary_unary),
-                request_deserializer=_tolerant(handler.request_deserializer, REQUEST_BYTE_LIMITS.get(method)),
+                request_deserializer=_tolerant(handler.request_deserializer, method),
                 response_serializer=handler.response_serializer,
             )
         if self._metrics is not None:
