@@ -1,4 +1,4 @@
-"""Health and a small Decide while another client sends large Decide requests: do they stay fast?
+"""Health and a small Decide while another client sends large requests: do they stay fast?
 
 `.venv/bin/python bench/huge_request.py [--seconds 5]`
 
@@ -11,6 +11,7 @@ client sends, back to back, Decide requests of one kind:
   over-by-count    20,000 list items in 215 KiB (under the 256 KiB request limit): refused
   over-by-size     3 MB of attributes (over the request limit): refused from its length
   rest-over-by-size  the same as JSON to POST /api/v1/decide: refused before the JSON is parsed
+  bulk-over-count  RecordOutcomes with 200,000 tiny outcomes (2 MB): refused from the count
 
 and prints p50/p99 of health and of the small Decide for each phase, with
 how many large requests were sent and what they were answered. The large
@@ -52,6 +53,7 @@ TENANT = "huge"
 OFFERS = 20
 P99_TARGET_MS = 20.0  # issue 16: health and other callers under 20 ms p99 while huge requests arrive
 DECIDE = "/arbiter.v1.DecisionService/Decide"
+RECORD_OUTCOMES = "/arbiter.v1.DecisionService/RecordOutcomes"
 
 
 def largest_allowed() -> dict[str, Any]:
@@ -74,6 +76,16 @@ LOADS: dict[str, Callable[[], dict[str, Any]]] = {
     "over-by-size": over_by_size,
 }
 REST_LOADS: dict[str, Callable[[], dict[str, Any]]] = {"rest-over-by-size": over_by_size}
+BULK_LOADS = {"bulk-over-count": 200_000}  # RecordOutcomes items, far over the 1,000 a bulk may hold
+
+
+def bulk_body(count: int) -> bytes:
+    request = decisions_pb2.RecordOutcomesRequest()
+    for i in range(count):
+        request.outcomes.add(
+            customer_id="c", offer_id="o", type=decisions_pb2.OUTCOME_TYPE_CLICK, idempotency_key=str(i)
+        )
+    return request.SerializeToString()
 
 
 @dataclass
@@ -106,10 +118,12 @@ def _probe(target: str, metadata: tuple[tuple[str, str], ...], seconds: float, p
             phase.decide_ms.append((time.perf_counter() - started) * 1000)
 
 
-def _send(target: str, metadata: tuple[tuple[str, str], ...], body: bytes, stop: threading.Event, phase: Phase) -> None:
-    """The same large Decide, back to back, until `stop`; the answers' codes are counted."""
+def _send(
+    target: str, metadata: tuple[tuple[str, str], ...], method: str, body: bytes, stop: threading.Event, phase: Phase
+) -> None:
+    """The same large request, back to back, until `stop`; the answers' codes are counted."""
     with grpc.insecure_channel(target, options=[("grpc.max_send_message_length", 8 * 1024 * 1024)]) as channel:
-        call = channel.unary_unary(DECIDE, request_serializer=None, response_deserializer=None)
+        call = channel.unary_unary(method, request_serializer=None, response_deserializer=None)
         while not stop.is_set():
             try:
                 call(body, metadata=metadata, timeout=30)
@@ -141,7 +155,12 @@ def run_phase(server: BenchServer, key: str, name: str, seconds: float) -> Phase
         request.attributes.update(LOADS[name]())
         body = request.SerializeToString()
         phase.large_bytes = len(body)
-        sender = threading.Thread(target=_send, args=(server.target, metadata, body, stop, phase), daemon=True)
+        sender = threading.Thread(target=_send, args=(server.target, metadata, DECIDE, body, stop, phase), daemon=True)
+    elif name in BULK_LOADS:
+        body = bulk_body(BULK_LOADS[name])
+        phase.large_bytes = len(body)
+        args = (server.target, metadata, RECORD_OUTCOMES, body, stop, phase)
+        sender = threading.Thread(target=_send, args=args, daemon=True)
     elif name in REST_LOADS:
         body = json.dumps({"customerId": "large", "attributes": REST_LOADS[name]()}).encode()
         phase.large_bytes = len(body)
@@ -179,14 +198,14 @@ def measure(seconds: float, scratch: Path) -> list[Phase]:
         with Client(server.target, api_key=key) as client:
             for i in range(OFFERS):
                 client.create_offer({"name": f"offer {i}", "status": "active"})
-        return [run_phase(server, key, name, seconds) for name in ("alone", *LOADS, *REST_LOADS)]
+        return [run_phase(server, key, name, seconds) for name in ("alone", *LOADS, *REST_LOADS, *BULK_LOADS)]
 
 
 def rows(phases: list[Phase]) -> list[Row]:
     """The report's rows (bench/run.py --scenarios huge-request): health and small-Decide latency per phase."""
     out = []
     for phase in phases:
-        during = "alone" if phase.name == "alone" else f"beside {phase.name} Decides ({phase.large_bytes // 1024} KiB)"
+        during = "alone" if phase.name == "alone" else f"beside {phase.name} requests ({phase.large_bytes // 1024} KiB)"
         note = f"{phase.large_sent} large sent, answered {dict(phase.large_codes)}" if phase.large_sent else ""
         for what, values in (("Health/Check", phase.health_ms), ("small Decide", phase.decide_ms)):
             p99 = percentile(values, 99)

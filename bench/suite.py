@@ -930,14 +930,14 @@ class Run:
     # -- two server configurations side by side: http-idle, metrics-cost -------------
 
     def huge_request(self) -> None:
-        """Health and a small Decide alone and beside large Decides (bench/huge_request.py), on a server of its own."""
-        say("huge-request: health and a small Decide, alone and beside large Decide requests")
+        """Health and a small Decide alone and beside large requests (bench/huge_request.py), on a server of its own."""
+        say("huge-request: health and a small Decide, alone and beside large requests")
         self.report.rows.extend(huge_request.rows(huge_request.measure(self.plan.throughput_s, self.scratch)))
         self.report.method_notes.append(
             "huge-request: one server with 20 offers; a prober alternates Health/Check and a small Decide, "
             "one call at a time, alone and then while a second client sends Decides with attributes at the "
-            "limits, over the value count, and over the request size, the last also as JSON over REST "
-            "(bench/huge_request.py)."
+            "limits, over the value count, and over the request size, the last also as JSON over REST, "
+            "and RecordOutcomes far over 1,000 items (bench/huge_request.py)."
         )
 
     def compare(self, comparison: Comparison) -> None:
