@@ -12,7 +12,6 @@ from pathlib import Path
 
 import grpc
 import pytest
-from auth_helpers import cli_create_key
 from grpc_health.v1 import health_pb2, health_pb2_grpc
 from serverproc import ServerProcess
 
@@ -25,9 +24,12 @@ from arbiter.server.transport.grpc.request_limits import ConcurrencyLimit
 from arbiter.server.transport.grpc.server import GrpcFrontDoor, build_grpc_server
 from arbiter.v1 import decisions_pb2, offers_pb2
 
+pytest.register_assert_rewrite("auth_helpers")  # before its import, as the security tests do
+from auth_helpers import cli_create_key  # noqa: E402
+
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
-from bench.h2load import ensure_h2load, parse_output
+from bench.h2load import ensure_h2load, parse_output  # noqa: E402
 
 # A gRPC frame that announces a 1,000-byte message and carries 3 bytes of it: the stream ends
 # with the request never complete, so the server can never answer it (the reproduction of issue 16).
