@@ -22,6 +22,8 @@ http-idle  two servers, the HTTP listener on (and never called) and off:
            so that drift and noise hit both.
 metrics-cost  the same with metrics on (the default: collected, here not
            served, the HTTP listener being off) and `--metrics-address off`.
+huge-request  one server: health and a small Decide alone and beside a
+           client sending large Decides (bench/huge_request.py).
 
 Around every phase the server's call counts (SIGUSR1) are read; the
 difference must equal the load generator's count of calls, all OK. REST
@@ -58,7 +60,7 @@ from grpc_health.v1 import health_pb2
 
 from arbiter.client import Client
 from arbiter.v1 import decisions_pb2_grpc
-from bench import after_write, h2load
+from bench import after_write, h2load, huge_request
 from bench.catalogue import SyntheticTenant, load_tenant
 from bench.report import RESULTS_DIR, Report, Row, machine, reached, table, write
 from bench.server_process import SERVER_CORE, BenchServer, CallCounts, counts_delta, non_ok
@@ -73,6 +75,7 @@ SCENARIOS = (
     "rest",
     "http-idle",
     "metrics-cost",
+    "huge-request",
 )
 SMALL, LARGE = 1_000, 10_000
 REPO = Path(__file__).resolve().parent.parent
@@ -926,6 +929,17 @@ class Run:
 
     # -- two server configurations side by side: http-idle, metrics-cost -------------
 
+    def huge_request(self) -> None:
+        """Health and a small Decide alone and beside large requests (bench/huge_request.py), on a server of its own."""
+        say("huge-request: health and a small Decide, alone and beside large requests")
+        self.report.rows.extend(huge_request.rows(huge_request.measure(self.plan.throughput_s, self.scratch)))
+        self.report.method_notes.append(
+            "huge-request: one server with 20 offers; a prober alternates Health/Check and a small Decide, "
+            "one call at a time, alone and then while a second client sends Decides with attributes at the "
+            "limits, over the value count, and over the request size, the last also as JSON over REST, "
+            "and RecordOutcomes far over 1,000 items (bench/huge_request.py)."
+        )
+
     def compare(self, comparison: Comparison) -> None:
         """gRPC Decide/empty on two server configurations: fresh pairs of servers, alternating A/B rounds."""
         plan = self.plan
@@ -1200,6 +1214,8 @@ def main(argv: Sequence[str] | None = None) -> int:
         for comparison in (HTTP_IDLE, METRICS_COST):
             if comparison.scenario in plan.scenarios:
                 _guard(report, comparison.scenario, functools.partial(run.compare, comparison))
+        if "huge-request" in plan.scenarios:
+            _guard(report, "huge-request", run.huge_request)
     finally:
         if args.keep_temp:
             say(f"scratch files kept in {scratch}")

@@ -9,7 +9,7 @@ from ..domain.access import Permission, Principal, require
 from ..domain.customer_history import HistoryEvent
 from ..domain.errors import Decoded, ViolationCollector, raise_if_invalid
 from ..domain.offers import Offer
-from ..domain.outcomes import MAX_BULK_OUTCOMES, SERVER_TIME, OutcomeInput, OutcomeRecord, validate_outcome
+from ..domain.outcomes import SERVER_TIME, OutcomeInput, OutcomeRecord, bulk_size_problem, validate_outcome
 from ..domain.resources import Kind, not_found
 from ..domain.timekeeping import Clock
 from .ports import NO_TELEMETRY, AppendResult, CustomerHistories, LiveCounters, OutcomeLog, PreparedOutcome, Telemetry
@@ -84,8 +84,9 @@ class OutcomeUseCases:
         require(principal, Permission.DECIDE)
         outcomes = decoded.value
         v = ViolationCollector()
-        if bulk and not 1 <= len(outcomes) <= MAX_BULK_OUTCOMES:
-            v.add("outcomes", f"must hold 1 to {MAX_BULK_OUTCOMES} outcomes, got {len(outcomes)}")
+        problem = bulk_size_problem(len(outcomes)) if bulk else None
+        if problem is not None:
+            v.add("outcomes", problem)
             v.raise_if_any()
         view = self._views.current(principal.tenant)
         now_us = self._clock.now_us()

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import enum
+import json
 import math
 from dataclasses import dataclass, field
 from typing import Any
@@ -16,6 +17,12 @@ DEFAULT_LIMIT = 5
 MAX_LIMIT = 50
 MAX_SEGMENTS = 100
 MAX_PROPENSITIES = 1_000
+# A Decide's `attributes` bound the work one request may cost (decoding, checking, formulas):
+# values counted as object entries and list items at any depth, the size as compact JSON in
+# UTF-8, and the characters of any one string, key or value.
+MAX_ATTRIBUTE_VALUES = 1_000
+MAX_ATTRIBUTES_BYTES = 64 * 1024
+MAX_ATTRIBUTE_TEXT = 10_000
 DECISION_PREFIX = "dec_"
 
 
@@ -127,8 +134,47 @@ def validate_decision_request(request: DecisionRequest) -> list[FieldViolation]:
                 v.add(f"{path}[{key}]", f"must be between 0 and 1, got {score}")
     if len(request.channel) > MAX_CHANNEL_LENGTH:
         v.add("channel", f"must be at most {MAX_CHANNEL_LENGTH} characters")
+    check_attributes(v, request.attributes)
     check_filters(
         v,
         {"categoryIds": request.category_ids, "subCategoryIds": request.sub_category_ids, "tags": request.tags},
     )
     return v.violations
+
+
+TOO_MANY_ATTRIBUTE_VALUES = (
+    f"must hold at most {MAX_ATTRIBUTE_VALUES:,} values (object entries and list items, at any depth)"
+)
+
+
+def attributes_too_large(size: str) -> str:
+    """The violation of `attributes` over the size limit; `size` says how large they are."""
+    return f"must be at most {MAX_ATTRIBUTES_BYTES:,} bytes as compact JSON, got {size}"
+
+
+def check_attributes(v: ViolationCollector, attributes: dict[str, Any]) -> None:
+    """Violations of the limits on a Decide's attributes: value count first (the walk stops past it), text, size."""
+    count = 0
+    long_text = False
+    pending: list[Any] = [attributes]
+    while pending:
+        value = pending.pop()
+        if isinstance(value, str):
+            long_text = long_text or len(value) > MAX_ATTRIBUTE_TEXT
+            continue
+        if not isinstance(value, dict | list):
+            continue
+        count += len(value)
+        if count > MAX_ATTRIBUTE_VALUES:
+            v.add("attributes", TOO_MANY_ATTRIBUTE_VALUES)
+            return
+        if isinstance(value, dict):
+            long_text = long_text or any(len(key) > MAX_ATTRIBUTE_TEXT for key in value)
+            pending.extend(value.values())
+        else:
+            pending.extend(value)
+    if long_text:
+        v.add("attributes", f"keys and text values must be at most {MAX_ATTRIBUTE_TEXT:,} characters each")
+    size = len(json.dumps(attributes, ensure_ascii=False, separators=(",", ":")).encode("utf-8", "surrogatepass"))
+    if size > MAX_ATTRIBUTES_BYTES:
+        v.add("attributes", attributes_too_large(f"{size:,} bytes"))

@@ -17,6 +17,13 @@ OUTCOME_PREFIX = "out_"
 SERVER_TIME = -(2**63)
 
 
+def bulk_size_problem(count: int) -> str | None:
+    """Why a bulk call of `count` outcomes is refused (None when it is not): checked before any item is read."""
+    if 1 <= count <= MAX_BULK_OUTCOMES:
+        return None
+    return f"must hold 1 to {MAX_BULK_OUTCOMES} outcomes, got {count}"
+
+
 class OutcomeType(enum.IntEnum):
     """What happened after an offer was decided; the numbers are what SQLite stores."""
 

@@ -5,22 +5,31 @@ from __future__ import annotations
 from typing import Any
 
 import grpc
-from google.protobuf import timestamp_pb2
+from google.protobuf import struct_pb2, timestamp_pb2
 
 from arbiter.v1 import decisions_pb2, decisions_pb2_grpc
 
 from ...app.decisions import DecisionUseCases
 from ...app.outcomes import OutcomeUseCases
 from ...domain.decision_log import LoggedDecision
-from ...domain.decisions import DecisionRequest
-from ...domain.errors import Decoded, ViolationCollector
+from ...domain.decisions import (
+    MAX_ATTRIBUTE_VALUES,
+    MAX_ATTRIBUTES_BYTES,
+    TOO_MANY_ATTRIBUTE_VALUES,
+    DecisionRequest,
+    attributes_too_large,
+)
+from ...domain.errors import Decoded, InvalidArgument, ViolationCollector
 from ...domain.offers import from_micros
-from ...domain.outcomes import SERVER_TIME, OutcomeInput, OutcomeRecord, OutcomeType
+from ...domain.outcomes import SERVER_TIME, OutcomeInput, OutcomeRecord, OutcomeType, bulk_size_problem
 from ...domain.timekeeping import event_time_problem, to_epoch_micros
 from .interceptor import principal
-from .messages import enum_from_proto, struct_to_dict, timestamp_to_datetime
+from .messages import count_struct_values, enum_from_proto, struct_to_dict, timestamp_to_datetime
 
 _OUTCOME_TYPES = {int(t): t for t in OutcomeType}
+# No attributes within the domain's limits take more protobuf bytes than this: each value adds
+# at most 16 bytes of framing to its compact JSON (a number's 8-byte double, tags, lengths).
+_ATTRIBUTES_STRUCT_BYTES = MAX_ATTRIBUTES_BYTES + 16 * MAX_ATTRIBUTE_VALUES
 
 
 def _enum(number: int) -> Any:
@@ -87,6 +96,12 @@ class DecisionServicer(decisions_pb2_grpc.DecisionServiceServicer):
     async def RecordOutcomes(
         self, request: decisions_pb2.RecordOutcomesRequest, context: grpc.aio.ServicerContext
     ) -> decisions_pb2.RecordOutcomesResponse:
+        # Too many items is refused from the count alone: converting each costs the event loop
+        # microseconds, so a few MB of tiny outcomes would take it for most of a second. (An
+        # empty bulk goes on to the use case, which refuses it the same way after its role check.)
+        problem = bulk_size_problem(len(request.outcomes)) if request.outcomes else None
+        if problem is not None:
+            raise InvalidArgument.single("outcomes", problem)
         v = ViolationCollector()
         outcomes = [_outcome_input(o, v, f"outcomes[{i}].") for i, o in enumerate(request.outcomes)]
         records = await self._outcomes.record(principal(), Decoded(outcomes, tuple(v.violations)), bulk=True)
@@ -173,7 +188,7 @@ def decision_request_from_proto(request: decisions_pb2.DecideRequest) -> Decoded
     decision_us = (
         _event_us(request.decision_time, v, "decisionTime") if request.HasField("decision_time") else SERVER_TIME
     )
-    attributes = struct_to_dict(request.attributes, v, "attributes") if request.HasField("attributes") else {}
+    attributes = _attributes(request.attributes, v) if request.HasField("attributes") else {}
     decision = DecisionRequest(
         customer_id=request.customer_id,
         decision_us=decision_us,
@@ -191,6 +206,19 @@ def decision_request_from_proto(request: decisions_pb2.DecideRequest) -> Decoded
         record_impressions=request.record_impressions,
     )
     return Decoded(decision, tuple(v.violations))
+
+
+def _attributes(struct: struct_pb2.Struct, v: ViolationCollector) -> dict[str, Any]:
+    """The attributes as a dict; ones far over the domain's limits are refused from their size or count,
+    checked cheaply before the conversion, whose cost grows with every value (the domain checks the rest)."""
+    size = struct.ByteSize()
+    if size > _ATTRIBUTES_STRUCT_BYTES:
+        v.add("attributes", attributes_too_large(f"{size:,} bytes as protobuf"))
+        return {}
+    if count_struct_values(struct, MAX_ATTRIBUTE_VALUES) > MAX_ATTRIBUTE_VALUES:
+        v.add("attributes", TOO_MANY_ATTRIBUTE_VALUES)
+        return {}
+    return struct_to_dict(struct, v, "attributes")
 
 
 def _outcome_input(message: decisions_pb2.Outcome, v: ViolationCollector, prefix: str) -> OutcomeInput:

@@ -9,6 +9,11 @@ variable); afterwards, domain errors become their status from the one error
 table, and anything unexpected is logged with a request id and answered
 INTERNAL. Health and reflection need no key; with metrics on, every method,
 those included, is also counted and timed (call_metrics.py).
+
+The concurrency limit (`--max-concurrent-rpcs`) is enforced here, not by
+grpc.aio: it counts authenticated Arbiter calls from the moment their request
+has arrived whole and decoded, so unfinished streams and health checks never
+take a slot (request_limits.py).
 """
 
 from __future__ import annotations
@@ -30,6 +35,7 @@ from ..access_log import AccessLog
 from ..errors import grpc_status, internal_grpc_status, new_request_id
 from ..metrics import Metrics
 from .call_metrics import measured
+from .request_limits import ConcurrencyLimit, raw_check
 
 log = logging.getLogger("arbiter.server.rpc")
 
@@ -66,14 +72,21 @@ class Undecodable:
     error: InvalidArgument
 
 
-def _tolerant(deserializer: Callable[[bytes], Any] | None) -> Callable[[bytes], Any] | None:
-    """The deserializer, with parse failures turned into an Undecodable instead of escaping as UNKNOWN."""
+def _tolerant(deserializer: Callable[[bytes], Any] | None, method: str = "") -> Callable[[bytes], Any] | None:
+    """The deserializer, with parse failures turned into an Undecodable instead of escaping as UNKNOWN.
+
+    A request over `method`'s byte or item limit (request_limits.py) is not parsed at all.
+    """
     if deserializer is None:
         return None
     parse = deserializer
     full_name = _message_name(deserializer)
+    check = raw_check(method, getattr(getattr(deserializer, "__self__", None), "DESCRIPTOR", None))
 
     def tolerant(data: bytes) -> Any:
+        refused = check(data) if check is not None else None
+        if refused is not None:
+            return Undecodable(refused)
         try:
             return parse(data)
         except Exception as error:  # DecodeError, RecursionError-like limits, bad UTF-8
@@ -101,14 +114,23 @@ def undecodable_request(full_name: str, error: Exception) -> InvalidArgument:
 
 
 class ArbiterInterceptor(grpc.aio.ServerInterceptor):
-    """Authenticates and maps errors for every Arbiter method; with `metrics`, counts every method's calls."""
+    """Authenticates, limits and maps errors for every Arbiter method; with `metrics`, counts every method's calls.
+
+    `max_concurrent_rpcs` bounds the Arbiter calls in progress at once (None: no bound).
+    """
 
     def __init__(
-        self, authenticator: Authenticator, access: AccessLog | None = None, metrics: Metrics | None = None
+        self,
+        authenticator: Authenticator,
+        access: AccessLog | None = None,
+        metrics: Metrics | None = None,
+        *,
+        max_concurrent_rpcs: int | None = None,
     ) -> None:
         self._authenticator = authenticator
         self._access = access
         self._metrics = metrics
+        self.concurrency = ConcurrencyLimit(max_concurrent_rpcs) if max_concurrent_rpcs is not None else None
         self._handlers: dict[str, grpc.RpcMethodHandler] = {}
 
     async def intercept_service(
@@ -126,7 +148,7 @@ class ArbiterInterceptor(grpc.aio.ServerInterceptor):
         if method.startswith(ARBITER_PREFIX) and handler.unary_unary is not None:
             handler = grpc.unary_unary_rpc_method_handler(
                 self._wrap(method, handler.unary_unary),
-                request_deserializer=_tolerant(handler.request_deserializer),
+                request_deserializer=_tolerant(handler.request_deserializer, method),
                 response_serializer=handler.response_serializer,
             )
         if self._metrics is not None:
@@ -138,9 +160,11 @@ class ArbiterInterceptor(grpc.aio.ServerInterceptor):
         name = method.rsplit("/", 1)[-1]
         authenticate = self._authenticator.authenticate
         access = self._access
+        concurrency = self.concurrency
 
         async def wrapped(request: Any, context: grpc.aio.ServicerContext) -> Any:
             token = None
+            entered = False
             caller: Principal | None = None
             request_id = new_request_id() if access is not None else ""
             started = time.perf_counter()
@@ -155,6 +179,10 @@ class ArbiterInterceptor(grpc.aio.ServerInterceptor):
                     )
                 caller = authenticate(credentials_of(context.invocation_metadata() or ()))
                 token = CURRENT_PRINCIPAL.set(caller)
+                # Only now does the call take a slot: its request is whole and decoded, its caller known.
+                if concurrency is not None:
+                    concurrency.enter()
+                    entered = True
                 response = await behavior(request, context)
                 CALL_COUNTS[name, "OK"] += 1
                 if access is not None:
@@ -178,6 +206,8 @@ class ArbiterInterceptor(grpc.aio.ServerInterceptor):
                 log.exception("unexpected error in %s (request id %s)", name, request_id)
                 status = internal_grpc_status(request_id)
             finally:
+                if entered and concurrency is not None:
+                    concurrency.leave()
                 if token is not None:
                     CURRENT_PRINCIPAL.reset(token)
             CALL_COUNTS[name, status.code.name] += 1

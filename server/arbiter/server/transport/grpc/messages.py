@@ -85,6 +85,25 @@ def _struct_ok(message: struct_pb2.Struct | struct_pb2.ListValue, v: ViolationCo
     return ok
 
 
+def count_struct_values(struct: struct_pb2.Struct, stop_after: int) -> int:
+    """Entries and list items at any depth, counted only until the count passes `stop_after`."""
+    count = 0
+    pending: list[struct_pb2.Struct | struct_pb2.ListValue] = [struct]
+    while pending:
+        container = pending.pop()
+        values = container.fields.values() if isinstance(container, struct_pb2.Struct) else container.values
+        count += len(values)
+        if count > stop_after:
+            return count
+        for value in values:
+            kind = value.WhichOneof("kind")
+            if kind == "struct_value":
+                pending.append(value.struct_value)
+            elif kind == "list_value":
+                pending.append(value.list_value)
+    return count
+
+
 def dict_to_struct(values: dict[str, Any], struct: struct_pb2.Struct) -> None:
     struct.Clear()
     if values:

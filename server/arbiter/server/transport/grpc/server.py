@@ -44,6 +44,26 @@ SERVICE_NAMES = (
     api_keys_pb2.DESCRIPTOR.services_by_name["ApiKeyService"].full_name,
 )
 
+# What one HTTP/2 connection may hold, and how long; each bounds what a peer that opens streams
+# and never finishes them (or vanishes) can keep. Ping-flood protection keeps grpc's defaults
+# (a client's pings without data at most every 5 minutes, 2 strikes).
+CONNECTION_LIMITS: tuple[tuple[str, int], ...] = (
+    # Streams open at once per connection (grpc's default is unlimited): one connection cannot
+    # pile up thousands of unfinished requests; a client with more in flight queues them itself.
+    ("grpc.max_concurrent_streams", 100),
+    # Ping a connection after 60 s without traffic and close it if no answer comes within 20 s,
+    # so a peer that vanished without closing frees its streams in under ~2 minutes, not hours.
+    ("grpc.keepalive_time_ms", 60_000),
+    ("grpc.keepalive_timeout_ms", 20_000),
+    # A connection with no call in progress for 5 minutes is closed (GOAWAY; clients reconnect
+    # on their next call), so idle sockets do not accumulate.
+    ("grpc.max_connection_idle_ms", 5 * 60_000),
+    # Every connection is closed after 30 minutes (calls in progress get 30 s more to finish):
+    # the longest an unfinished request stream can be held. Clients reconnect transparently.
+    ("grpc.max_connection_age_ms", 30 * 60_000),
+    ("grpc.max_connection_age_grace_ms", 30_000),
+)
+
 
 def make_servicers(core: Core) -> dict[str, Any]:
     """Every Arbiter service's implementation over the core, by service name ("OfferService").
@@ -127,15 +147,17 @@ async def build_grpc_server(
 ) -> GrpcFrontDoor:
     """Bind the port with every service registered; health answers NOT_SERVING until told otherwise."""
     server = grpc.aio.server(
-        # One interceptor: grpc.aio runs each one for every call.
-        interceptors=[ArbiterInterceptor(core.auth, access, metrics)],
+        # One interceptor: grpc.aio runs each one for every call. It also enforces
+        # `max_concurrent_rpcs` (calls beyond it are refused at once with RESOURCE_EXHAUSTED, not
+        # queued); grpc.aio's own `maximum_concurrent_rpcs` is not used: it counts a call from its
+        # headers on, so streams that never send their whole message could hold every slot.
+        interceptors=[ArbiterInterceptor(core.auth, access, metrics, max_concurrent_rpcs=max_concurrent_rpcs)],
         options=[
             ("grpc.so_reuseport", 0),
             ("grpc.max_receive_message_length", max_message_bytes),
             ("grpc.max_send_message_length", max(max_message_bytes, 16 * 1024 * 1024)),
+            *CONNECTION_LIMITS,
         ],
-        # Calls beyond this are refused at once with RESOURCE_EXHAUSTED rather than queued.
-        maximum_concurrent_rpcs=max_concurrent_rpcs,
     )
     servicers = make_servicers(core)
     offers_pb2_grpc.add_OfferServiceServicer_to_server(servicers["OfferService"], server)

@@ -36,6 +36,7 @@ from ...domain.errors import DomainError, FieldViolation, InvalidArgument, NotFo
 from ..access_log import AccessLog
 from ..errors import ERROR_DOMAIN, HttpError, error_body, http_error, internal_http_error, new_request_id
 from ..grpc.interceptor import CURRENT_PRINCIPAL
+from ..grpc.request_limits import REQUEST_BYTE_LIMITS
 from ..metrics import SCRAPE_CONTENT_TYPE, Metrics
 from .gateway import RestRequest, build_request, location_of, response_body, rest_violations
 from .openapi import openapi_document
@@ -101,8 +102,13 @@ class BodyError(Exception):
         self.response = response
 
 
-async def _read_json(request: web.Request, max_bytes: int) -> tuple[Any, list[FieldViolation]]:
-    """The parsed JSON body (None when empty) and what is wrong with it, or BodyError for 413/415."""
+async def _read_json(
+    request: web.Request, max_bytes: int, route_max_bytes: int | None = None
+) -> tuple[Any, list[FieldViolation]]:
+    """The parsed JSON body (None when empty) and what is wrong with it, or BodyError for 413/415.
+
+    A body over `route_max_bytes` (the gRPC method's own request limit) is a violation, and is never parsed.
+    """
     if request.content_length is not None and request.content_length > max_bytes:
         raise BodyError(_too_large(max_bytes))
     try:
@@ -121,6 +127,8 @@ async def _read_json(request: web.Request, max_bytes: int) -> tuple[Any, list[Fi
                 "UNSUPPORTED_MEDIA_TYPE",
             )
         )
+    if route_max_bytes is not None and len(raw) > route_max_bytes:
+        return None, [FieldViolation("body", f"is {len(raw):,} bytes; this route takes at most {route_max_bytes:,}")]
     try:
         parsed = json.loads(raw.decode("utf-8"), parse_constant=_reject_constant)
     except UnicodeDecodeError:
@@ -305,6 +313,10 @@ class RestApi:
 
     def _handler(self, routes: list[Route]) -> Callable[[web.Request], Awaitable[web.Response]]:
         takes_body = any(r.body is not None for r in routes)
+        # The same per-method request limit as gRPC (Decide), checked before the JSON is parsed.
+        limits = [REQUEST_BYTE_LIMITS.get(f"/arbiter.v1.{r.service}/{r.rpc}") for r in routes]
+        known = [limit for limit in limits if limit is not None]
+        route_max_bytes = max(known) if known and len(known) == len(limits) else None
 
         async def handle(request: web.Request) -> web.Response:
             started = time.perf_counter()
@@ -326,7 +338,7 @@ class RestApi:
             problems: list[FieldViolation] = []
             if takes_body:
                 try:
-                    body, problems = await _read_json(request, self._max_body)
+                    body, problems = await _read_json(request, self._max_body, route_max_bytes)
                 except BodyError as exc:
                     return exc.response
             route = next((r for r in routes if r.fits is None or r.fits(body)), routes[-1])
