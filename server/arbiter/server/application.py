@@ -122,6 +122,7 @@ async def build_application(config: Config, clock: Clock | None = None) -> Appli
             config.customer_cache_size,
             telemetry,
             decision_log_days=config.decision_log_days,
+            busy_timeout_ms=config.busy_timeout_ms,
         )
     except DatabaseInUse as exc:
         raise ConfigError(str(exc)) from None

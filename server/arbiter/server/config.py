@@ -10,7 +10,7 @@ from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, fields
 from pathlib import Path
 
-from .storage.sqlite.database import Durability
+from .storage.sqlite.database import BUSY_TIMEOUT_MS, Durability
 
 DEFAULT_DB = "arbiter.db"
 LOG_LEVELS = ("debug", "info", "warning", "error")
@@ -45,6 +45,8 @@ class Config:
     rate_burst: float = 0.0  # bucket size; 0 = one second's worth
     decision_log_sample: float = 0.0  # share of decisions kept in the decision log, 0 to 1
     decision_log_days: int = 7  # how long kept decisions stay, counted from when they were logged
+    # Not a flag: how long a write waits for a lock another process holds (tests shorten it).
+    busy_timeout_ms: int = BUSY_TIMEOUT_MS
 
 
 def split_address(address: str) -> tuple[str, int]:

@@ -24,7 +24,7 @@ from sqlite_utils import Database
 
 from ...app.ports import NO_TELEMETRY, Telemetry
 from ...domain.errors import Unavailable
-from .database import Durability, open_writer
+from .database import BUSY_TIMEOUT_MS, Durability, is_busy, open_writer
 
 T = TypeVar("T")
 log = logging.getLogger(__name__)
@@ -47,9 +47,16 @@ _STOP = object()
 class Writer:
     """Owns the write connection; `run` submits a job and awaits its durable result."""
 
-    def __init__(self, path: Path, durability: Durability, telemetry: Telemetry = NO_TELEMETRY) -> None:
+    def __init__(
+        self,
+        path: Path,
+        durability: Durability,
+        telemetry: Telemetry = NO_TELEMETRY,
+        busy_timeout_ms: int = BUSY_TIMEOUT_MS,
+    ) -> None:
         self._path = path
         self._durability = durability
+        self._busy_timeout_ms = busy_timeout_ms
         self._telemetry = telemetry
         self._queue: queue.SimpleQueue[Any] = queue.SimpleQueue()
         self._thread: threading.Thread | None = None
@@ -59,7 +66,7 @@ class Writer:
     def start(self, loop: asyncio.AbstractEventLoop) -> None:
         """Open (and migrate) the database on the calling thread, then start the writer thread."""
         self._loop = loop
-        db = open_writer(self._path, self._durability)
+        db = open_writer(self._path, self._durability, self._busy_timeout_ms)
         self._thread = threading.Thread(target=self._run, args=(db,), name="arbiter-writer", daemon=True)
         self._thread.start()
 
@@ -123,21 +130,40 @@ class Writer:
 
     def _commit(self, db: Database, batch: list[_Job[Any]]) -> None:
         started = time.perf_counter()
+        conn = db.conn
         try:
-            with db.atomic():
+            # The write lock up front: when another process holds it, the batch
+            # waits the busy timeout once and fails as a whole, retryable.
+            conn.execute("BEGIN IMMEDIATE")
+            try:
                 for job in batch:
                     try:
-                        with db.atomic():
+                        with db.atomic():  # a savepoint: one job's error rolls back only that job
                             job.outcome = (True, job.work(db))
                     except Exception as exc:
-                        job.outcome = (False, exc)
-        except Exception as exc:  # the commit itself failed: nothing in the batch is durable
-            log.exception("write batch of %d jobs failed to commit", len(batch))
+                        job.outcome = (False, _busy_or(exc))
+                conn.execute("COMMIT")
+            except BaseException:
+                if conn.in_transaction:
+                    conn.execute("ROLLBACK")
+                raise
+        except Exception as exc:  # the batch never began or did not commit: nothing in it is durable
+            if not is_busy(exc):
+                log.exception("write batch of %d jobs failed to commit", len(batch))
+            failure = _busy_or(exc)
             for job in batch:
-                job.outcome = (False, exc)
+                job.outcome = (False, failure)
         self._telemetry.writer_batch(len(batch), time.perf_counter() - started)
         assert self._loop is not None
         self._loop.call_soon_threadsafe(_resolve, batch)
+
+
+def _busy_or(exc: Exception) -> Exception:
+    """A lock held elsewhere past the busy timeout is UNAVAILABLE (retry later), not an internal error."""
+    if is_busy(exc):
+        log.warning("a write waited the busy timeout for a lock another process holds on the database")
+        return Unavailable("the database is locked by another process; retry shortly", reason="DATABASE_BUSY")
+    return exc
 
 
 def _retrieve(future: asyncio.Future[Any]) -> None:
