@@ -275,6 +275,10 @@ class DecisionLog(Protocol):
 # -- one backend ---------------------------------------------------------------------------
 
 
+async def _nothing() -> None:
+    return None
+
+
 @dataclass
 class Stores:
     """One backend's stores, and how to close them."""
@@ -286,6 +290,8 @@ class Stores:
     histories: CustomerHistories
     decisions: DecisionLog
     close: Callable[[], Awaitable[None]]
+    # At a shutdown past its grace: fail the writes not yet begun, return once every write is answered.
+    refuse_queued_writes: Callable[[], Awaitable[None]] = field(default=_nothing)
 
 
 # -- telemetry: what the core reports as it works -----------------------------------

@@ -106,4 +106,5 @@ def open_sqlite(
         histories=histories,
         decisions=decisions,
         close=close,
+        refuse_queued_writes=writer.refuse_queued,
     )

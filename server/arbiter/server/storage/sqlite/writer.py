@@ -62,6 +62,7 @@ class Writer:
         self._thread: threading.Thread | None = None
         self._loop: asyncio.AbstractEventLoop | None = None
         self._closing = False
+        self._refusing = threading.Event()  # set: jobs not yet begun fail instead of running
 
     def start(self, loop: asyncio.AbstractEventLoop) -> None:
         """Open (and migrate) the database on the calling thread, then start the writer thread."""
@@ -94,9 +95,26 @@ class Writer:
         """Run `work` on the writer thread; return its result once durable and applied."""
         return await asyncio.shield(self.submit(work, apply))
 
+    async def refuse_queued(self) -> None:
+        """Stop taking jobs and fail the queued ones unwritten; returns once every job is resolved.
+
+        For a shutdown past its grace: each caller still waiting is answered
+        (UNAVAILABLE, or its write if that was already being committed) before
+        the server cancels what is left, so nothing answered as failed is
+        committed after.
+        """
+        if self._thread is None or self._loop is None or self._refusing.is_set():
+            return
+        self._closing = True
+        self._refusing.set()
+        marker: asyncio.Future[None] = self._loop.create_future()
+        marker.add_done_callback(_retrieve)
+        self._queue.put(_Job(lambda db: None, None, marker))
+        await asyncio.wait([marker])  # FIFO: every job queued before it is resolved by now
+
     async def close(self) -> None:
         """Stop taking jobs, finish the queued ones, and close the connection."""
-        if self._thread is None or self._closing:
+        if self._thread is None or not self._thread.is_alive():
             return
         self._closing = True
         self._queue.put(_STOP)
@@ -129,6 +147,13 @@ class Writer:
             db.conn.close()
 
     def _commit(self, db: Database, batch: list[_Job[Any]]) -> None:
+        if self._refusing.is_set():
+            refused = Unavailable("the server is shutting down", reason="SHUTTING_DOWN")
+            for job in batch:
+                job.outcome = (False, refused)
+            assert self._loop is not None
+            self._loop.call_soon_threadsafe(_resolve, batch)
+            return
         started = time.perf_counter()
         conn = db.conn
         try:
