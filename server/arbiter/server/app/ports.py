@@ -180,7 +180,10 @@ class OutcomeLog(Protocol):
 
         `on_commit` runs on the event loop once they are durable, in commit
         order with every other write and history load, before the caller
-        resumes; `on_failure` runs instead when nothing was written.
+        resumes; a backend may call it on consecutive slices of the result
+        (records and effects alike), with the loop free in between, so that
+        a large bulk does not hold up other callers. `on_failure` runs
+        instead when nothing was written.
         """
         ...
 

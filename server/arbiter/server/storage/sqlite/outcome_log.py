@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import asyncio
 import sqlite3
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Iterator, Sequence
 
 from sqlite_utils import Database
 
@@ -23,6 +23,8 @@ from ...domain.outcomes import (
 from ...domain.timekeeping import Clock
 from .writer import Writer
 
+APPLY_SLICE = 100  # outcomes applied to memory at a time
+
 
 class SqliteOutcomeLog:
     """Writes outcomes on the writer thread; one job per call, group-committed with whatever else is queued."""
@@ -38,7 +40,14 @@ class SqliteOutcomeLog:
         on_commit: Callable[[AppendResult], None],
         on_failure: Callable[[], None] | None = None,
     ) -> asyncio.Future[AppendResult]:
-        future = self._writer.submit(self._write_job(tenant, list(items)), on_commit, on_failure)
+        def apply(result: AppendResult) -> Iterator[None]:
+            # In slices, the writer yielding the loop between them: a bulk's effects cost milliseconds.
+            for start in range(0, len(result.effects), APPLY_SLICE):
+                end = start + APPLY_SLICE
+                on_commit(AppendResult(result.records[start:end], result.effects[start:end]))
+                yield
+
+        future = self._writer.submit(self._write_job(tenant, list(items)), apply, on_failure)
         return asyncio.shield(future)
 
     def _write_job(self, tenant: str, prepared: list[PreparedOutcome]) -> Callable[[Database], AppendResult]:
