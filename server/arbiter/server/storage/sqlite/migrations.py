@@ -269,7 +269,8 @@ def m008_outcome_matching(db: Database) -> None:
     the offer; with the state kept here, an outcome that is the latest of its
     pair in event time costs O(1) (storage/sqlite/outcome_log.py). The
     backfill replays each pair's impressions, clicks and conversions in event
-    time, as the writer would have.
+    time, as the writer would have; only pairs with a click or conversion
+    get a state (the writer keeps none for the others).
     """
     db.execute(
         """
@@ -293,16 +294,18 @@ def m008_outcome_matching(db: Database) -> None:
     done: list[tuple[object, ...]] = []
     pair: tuple[str, str, str] | None = None
     state: MatchState | None = None
+    positive = False
     for tenant, customer, offer_id, occurred_us, event_type, seq in rows:
         if pair != (tenant, customer, offer_id):
-            if pair is not None and state is not None:
+            if pair is not None and state is not None and positive:
                 done.append((*pair, *state.last, state.waiting, state.matched))
-            pair, state = (tenant, customer, offer_id), None
+            pair, state, positive = (tenant, customer, offer_id), None, False
         state = advance(state, (occurred_us, event_type, seq))
         assert state is not None  # the rows come in event order
+        positive = positive or event_type != 1
         if len(done) >= 10_000:
             _insert_matching(db, done)
-    if pair is not None and state is not None:
+    if pair is not None and state is not None and positive:
         done.append((*pair, *state.last, state.waiting, state.matched))
     _insert_matching(db, done)
 

@@ -145,20 +145,26 @@ class _Matching:
     Each pair's state is read once, moved by every impression, click and
     conversion of the job, and written back once: an outcome that is the
     latest of its pair in event time costs O(1) whatever the history; one
-    that arrives out of order recounts that pair's events. (docs/rules.md,
-    "Adaptive model")
+    that arrives out of order recounts that pair's events. Only pairs with a
+    click or conversion have a state: an impression of any other pair
+    matches nothing and costs one lookup, not a write (most impressions are
+    never clicked); the first positive of a pair counts its impressions.
+    (docs/rules.md, "Adaptive model")
     """
 
     def __init__(self, conn: sqlite3.Connection, tenant: str) -> None:
         self._conn = conn
         self._tenant = tenant
-        self._states: dict[tuple[str, str], MatchState] = {}
+        self._states: dict[tuple[str, str], MatchState | None] = {}  # None: no positive yet
 
     def record(self, customer: str, offer_id: str, key: EventKey) -> int:
         """Take in one stored event; returns how much the matched positives grew."""
         pair = (customer, offer_id)
-        before = self._states.get(pair) or self._load(pair)
-        after = advance(before, key) or self._recount(pair)
+        before = self._states[pair] if pair in self._states else self._load(pair)
+        if before is None and key[1] == OutcomeType.IMPRESSION:
+            self._states[pair] = None
+            return 0
+        after = (advance(before, key) if before is not None else None) or self._recount(pair)
         self._states[pair] = after
         return after.matched - (before.matched if before is not None else 0)
 
@@ -169,6 +175,7 @@ class _Matching:
             [
                 (self._tenant, customer, offer_id, *state.last, state.waiting, state.matched)
                 for (customer, offer_id), state in self._states.items()
+                if state is not None
             ],
         )
 
