@@ -4,9 +4,9 @@
 
 1. flood   one server, two tenants: the quiet one's Decide, one call at a
            time, alone and then while the noisy one sends RecordOutcomes
-           bulks of 1,000 (impressions, then clicks on them, for the same
-           1,000 customers) from two threads. Target: p99 under the flood
-           within 2x of p99 alone.
+           bulks of 1,000 back to back (impressions, then clicks on them,
+           for the same 1,000 customers) from `--flooders` processes
+           (default 1). Target: p99 under the flood within 2x of p99 alone.
 2. history the same bulks on a fresh database, then after `--history`
            outcomes are stored for those customers and offers. The history is
            written straight into SQLite as the server writes it (outcomes,
@@ -22,12 +22,13 @@ from __future__ import annotations
 
 import argparse
 import json
+import multiprocessing
+import multiprocessing.queues
 import os
 import sqlite3
 import statistics
 import sys
 import tempfile
-import threading
 import time
 import uuid
 from pathlib import Path
@@ -84,7 +85,7 @@ def _summary(values: list[float]) -> dict[str, float]:
     }
 
 
-def flood(scratch: Path, calls: int) -> dict[str, Any]:
+def flood(scratch: Path, calls: int, flooders: int) -> dict[str, Any]:
     with (
         BenchServer(scratch / "flood.db", scratch / "flood.log", SERVER_ARGS) as server,
         Client(server.target, tenant="quiet") as quiet,
@@ -94,27 +95,24 @@ def flood(scratch: Path, calls: int) -> dict[str, Any]:
         noisy_offers = _offers(noisy, NOISY_OFFERS, "m-noisy")
         _quiet_decides(quiet, 50)  # warm the channel and the caches
         alone = _quiet_decides(quiet, calls)
-        stop = threading.Event()
-        bulks: list[float] = []
-
-        def flooder(offset: int) -> None:
-            with Client(server.target, tenant="noisy") as own:
-                round_ = offset
-                while not stop.is_set():
-                    offer_id = noisy_offers[round_ % NOISY_OFFERS]
-                    bulks.append(_bulk(own, offer_id, "impression"))
-                    bulks.append(_bulk(own, offer_id, "click"))
-                    round_ += 2
-
-        threads = [threading.Thread(target=flooder, args=(n,), daemon=True) for n in range(2)]
-        for thread in threads:
-            thread.start()
-        while len(bulks) < 2:  # the flood is under way
-            time.sleep(0.01)
+        # The flood comes from processes of its own: in this one, building 1,000-outcome requests would
+        # take the GIL from the quiet client and its latencies would measure that instead of the server.
+        context = multiprocessing.get_context("spawn")
+        stop = context.Event()
+        started = context.Barrier(flooders + 1)
+        times: multiprocessing.queues.Queue[list[float]] = context.Queue()
+        processes = [
+            context.Process(target=_flooder, args=(server.target, noisy_offers, n, flooders, stop, started, times))
+            for n in range(flooders)
+        ]
+        for process in processes:
+            process.start()
+        started.wait(120)  # each flooder has sent a bulk: the flood is under way
         under_flood = _quiet_decides(quiet, calls)
         stop.set()
-        for thread in threads:
-            thread.join(600)
+        bulks = [ms for _ in processes for ms in times.get(timeout=600)]
+        for process in processes:
+            process.join(60)
     alone_s, flood_s = _summary(alone), _summary(under_flood)
     return {
         "quiet_alone": alone_s,
@@ -123,6 +121,29 @@ def flood(scratch: Path, calls: int) -> dict[str, Any]:
         "p99_target": "within 2x",
         "flood_bulks": _summary(bulks),
     }
+
+
+def _flooder(
+    target: str,
+    offers: list[str],
+    offset: int,
+    flooders: int,
+    stop: Any,
+    started: Any,
+    times: multiprocessing.queues.Queue[list[float]],
+) -> None:
+    """One flooding process: impression and click bulks until told to stop; sends back their latencies."""
+    bulks: list[float] = []
+    with Client(target, tenant="noisy") as client:
+        round_ = offset
+        while not stop.is_set():
+            offer_id = offers[round_ % len(offers)]
+            bulks.append(_bulk(client, offer_id, "impression"))
+            bulks.append(_bulk(client, offer_id, "click"))
+            if round_ == offset:
+                started.wait(120)
+            round_ += flooders
+    times.put(bulks)
 
 
 def _bulk_rounds(server: BenchServer, offers: list[str], rounds: int) -> dict[str, Any]:
@@ -217,6 +238,7 @@ def history(scratch: Path, total: int, rounds: int) -> dict[str, Any]:
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--calls", type=int, default=400, help="quiet Decides per phase")
+    parser.add_argument("--flooders", type=int, default=1, help="processes sending bulks back to back")
     parser.add_argument("--history", type=int, default=1_000_000, help="outcomes stored before the second phase")
     parser.add_argument("--rounds", type=int, default=5, help="impression + click bulks per history phase")
     parser.add_argument("--only", choices=("flood", "history"), help="run one part")
@@ -226,7 +248,7 @@ def main(argv: list[str] | None = None) -> int:
     results: dict[str, Any] = {"cpus": os.cpu_count(), "load_average": os.getloadavg()}
     with tempfile.TemporaryDirectory(prefix="arbiter-noisy-") as scratch:
         if args.only in (None, "flood"):
-            results["flood"] = flood(Path(scratch), args.calls)
+            results["flood"] = flood(Path(scratch), args.calls, args.flooders)
         if args.only in (None, "history"):
             results["history"] = history(Path(scratch), args.history, args.rounds)
     print(json.dumps(results, indent=2))

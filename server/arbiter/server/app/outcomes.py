@@ -92,7 +92,7 @@ class OutcomeUseCases:
             v.raise_if_any()
         view = self._views.current(principal.tenant)
         now_us = self._clock.now_us()
-        found: list[tuple[OutcomeInput, Offer]] = []
+        items: list[PreparedOutcome] = []
         unknown: str | None = None
         for i, given in enumerate(outcomes):
             if i % YIELD_EVERY == YIELD_EVERY - 1:
@@ -107,12 +107,11 @@ class OutcomeUseCases:
                 else:
                     unknown = given.offer_id
             if offer is not None and len(v.violations) == before:
-                at_server_time = given.occurred_us == SERVER_TIME
-                found.append((replace(given, occurred_us=now_us) if at_server_time else given, offer))
+                o = replace(given, occurred_us=now_us) if given.occurred_us == SERVER_TIME else given
+                items.append(prepare(o, offer, _ledger_day(view, o)))
         raise_if_invalid(decoded.violations, v.violations)
         if unknown is not None:
             raise not_found(Kind.OFFER, unknown)
-        items = [prepare(o, offer, _ledger_day(view, o)) for o, offer in found]
         result = await self._recorder.append(principal.tenant, items)
         return result.records
 
