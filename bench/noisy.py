@@ -207,7 +207,7 @@ def seed_history(db: Path, offers: list[str], total: int) -> float:
             [(offer, half, half) for offer in offers],
         )
         # As a database from before the matching state: the next start's migration builds it from the outcomes.
-        conn.execute("DROP TABLE outcome_matching")
+        conn.execute("DROP TABLE IF EXISTS outcome_matching")  # IF EXISTS: an older server (to compare) has none
         conn.execute("DELETE FROM _sqlite_migrations WHERE name = 'm008_outcome_matching'")
     conn.close()
     return time.perf_counter() - started
