@@ -77,6 +77,8 @@ class BenchServer:
             str(db),
             "--log-level",
             "warning",
+            "--drain-seconds",  # no load balancer to drain: stop at once
+            "0",
             *(() if http is not None else ("--http-address", HTTP_OFF)),
             *extra_args,
         ]

@@ -24,6 +24,9 @@ metrics-cost  the same with metrics on (the default: collected, here not
            served, the HTTP listener being off) and `--metrics-address off`.
 huge-request  one server: health and a small Decide alone and beside a
            client sending large Decides (bench/huge_request.py).
+noisy      bench/noisy.py: a quiet tenant's Decide alone and while another
+           sends RecordOutcomes bulks of 1,000, and a bulk's cost before and
+           after 1,000,000 stored outcomes (its own servers, no API keys).
 
 Around every phase the server's call counts (SIGUSR1) are read; the
 difference must equal the load generator's count of calls, all OK. REST
@@ -60,7 +63,7 @@ from grpc_health.v1 import health_pb2
 
 from arbiter.client import Client
 from arbiter.v1 import decisions_pb2_grpc
-from bench import after_write, h2load, huge_request
+from bench import after_write, h2load, huge_request, noisy
 from bench.catalogue import SyntheticTenant, load_tenant
 from bench.report import RESULTS_DIR, Report, Row, machine, reached, table, write
 from bench.server_process import SERVER_CORE, BenchServer, CallCounts, counts_delta, non_ok
@@ -76,6 +79,7 @@ SCENARIOS = (
     "http-idle",
     "metrics-cost",
     "huge-request",
+    "noisy",
 )
 SMALL, LARGE = 1_000, 10_000
 REPO = Path(__file__).resolve().parent.parent
@@ -693,6 +697,56 @@ class Run:
             f"http://{server.target}{DECIDE_PATH}", self._body(name, tenant.decide_request()), tenant.api_key
         )
 
+    def noisy(self) -> None:
+        """A quiet tenant's Decide alone and under another's outcome bulks; a bulk after 1M stored outcomes."""
+        quick = self.plan.quick
+        flood = noisy.flood(self.scratch, calls=200 if quick else 1_000, flooders=1)
+        history = noisy.history(self.scratch, total=100_000 if quick else 1_000_000, rounds=3 if quick else 10)
+        self.report.phases.append({"phase": "noisy", "flood": flood, "history": history})
+        alone, under = flood["quiet_alone"], flood["quiet_under_flood"]
+        say(
+            f"[noisy] quiet Decide p99 {alone['p99_ms']:.2f} ms alone, {under['p99_ms']:.2f} ms under bulks; "
+            f"click bulk {history['before']['click_bulk_median_ms']:.0f} ms before, "
+            f"{history['after']['click_bulk_median_ms']:.0f} ms after {history['stored_outcomes']:,} outcomes"
+        )
+        self.report.rows.append(
+            Row(
+                scenario="Quiet tenant's Decide, one at a time, alone",
+                offers=noisy.QUIET_OFFERS,
+                throughput=None,
+                unit="",
+                p50_ms=alone["p50_ms"],
+                p99_ms=alone["p99_ms"],
+            )
+        )
+        self.report.rows.append(
+            Row(
+                scenario="Quiet tenant's Decide while another sends RecordOutcomes bulks of 1,000 back to back",
+                offers=noisy.QUIET_OFFERS,
+                throughput=None,
+                unit="",
+                ratio=flood["p99_ratio"],
+                p50_ms=under["p50_ms"],
+                p99_ms=under["p99_ms"],
+                target=f"p99 ≤ {noisy.FLOOD_P99_TARGET:g}× alone",
+                met=flood["p99_ratio"] <= noisy.FLOOD_P99_TARGET,
+            )
+        )
+        self.report.rows.append(
+            Row(
+                scenario=f"RecordOutcomes bulk of 1,000 clicks after {history['stored_outcomes']:,} stored outcomes "
+                "vs none",
+                offers=noisy.NOISY_OFFERS,
+                throughput=None,
+                unit="",
+                ratio=history["click_ratio"],
+                p50_ms=history["after"]["click_bulk_median_ms"],
+                target=f"≤ {noisy.HISTORY_TARGET:g}× the bulk before",
+                met=history["click_ratio"] <= noisy.HISTORY_TARGET,
+                note="p50 is the median bulk after",
+            )
+        )
+
     def rest(self) -> None:
         """REST Decide and create-offer beside gRPC's and the gRPC ceiling, on one server with the listener on."""
         plan = self.plan
@@ -1211,6 +1265,8 @@ def main(argv: Sequence[str] | None = None) -> int:
             _guard(report, f"n={size}", functools.partial(run.catalogue, size))
         if "rest" in plan.scenarios:
             _guard(report, "rest", run.rest)
+        if "noisy" in plan.scenarios:
+            _guard(report, "noisy", run.noisy)
         for comparison in (HTTP_IDLE, METRICS_COST):
             if comparison.scenario in plan.scenarios:
                 _guard(report, comparison.scenario, functools.partial(run.compare, comparison))

@@ -27,7 +27,12 @@ class InProcessServer:
 
     def __init__(self, db: Path, *, auth: bool = True, start: datetime | None = None, **config: object) -> None:
         base = Config(
-            address="127.0.0.1:0", http_address="127.0.0.1:0", db=db, insecure_no_auth=not auth, grace_seconds=1.0
+            address="127.0.0.1:0",
+            http_address="127.0.0.1:0",
+            db=db,
+            insecure_no_auth=not auth,
+            grace_seconds=1.0,
+            drain_seconds=0.0,
         )
         self.config = replace(base, **config)  # type: ignore[arg-type]
         self.clock = ManualClock(start or datetime.now(UTC))

@@ -48,7 +48,8 @@ class ServerProcess:
             *extra_args,
         ]
         self.http = http
-        self.env = {**os.environ, **(env or {})}
+        # No drain after SIGTERM unless a test asks for one: stopping stays fast (test_shutdown.py drains).
+        self.env = {**os.environ, "ARBITER_DRAIN_SECONDS": "0", **(env or {})}
         self.process: subprocess.Popen[str] | None = None
         self.port = 0
         self.http_port = 0

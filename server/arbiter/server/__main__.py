@@ -29,7 +29,7 @@ async def serve(config: Config) -> None:
     try:
         await app.start()
     except BaseException:
-        await app.stop(grace=0)
+        await app.stop(grace=0, drain=0)
         raise
     # Everything loaded at start-up (catalogue, counters, caches) lives for the
     # whole run: move it out of the collector's way so that collections while
@@ -61,8 +61,11 @@ async def serve(config: Config) -> None:
         print(f"arbiter metrics listening on {metrics_host}:{app.metrics_port}", flush=True)
     log.info("serving on %s:%d (database %s)", host, app.port, config.db)
     await stop.wait()
-    log.info("shutting down: health NOT_SERVING, draining calls")
-    await app.stop()
+    stop.clear()  # a second signal ends the drain early
+    log.info(
+        "shutting down: health NOT_SERVING for %g s while still serving, then draining calls", config.drain_seconds
+    )
+    await app.stop(hurry=stop)
     log.info("stopped")
 
 

@@ -83,10 +83,29 @@ class Application:
                 self.demo_key = await demo_key(self.core, Path(f"{self.config.db}.demo-key"))
         await self.grpc.serving()
 
-    async def stop(self, grace: float | None = None) -> None:
-        """NOT_SERVING first, so load balancers move away, then drain calls on both doors, then the writer."""
+    async def stop(
+        self, grace: float | None = None, drain: float | None = None, hurry: asyncio.Event | None = None
+    ) -> None:
+        """Drain, then stop both doors, then the writer.
+
+        Health says NOT_SERVING for `drain` seconds (Watch streams end at once)
+        while every call is still served, so load balancers move away; `hurry`
+        set ends the drain early. Then no new calls are taken and those in
+        flight get `grace` seconds; past it, writes not yet begun are refused,
+        so every caller is answered before the rest is cancelled and nothing
+        answered as failed is committed.
+        """
         grace = self.config.grace_seconds if grace is None else grace
-        await asyncio.gather(self.grpc.stop(grace), *(door.stop() for _, _, door in self._listeners()))
+        drain = self.config.drain_seconds if drain is None else drain
+        await self.grpc.shutting_down()
+        if drain > 0:
+            waiting = asyncio.ensure_future((hurry or asyncio.Event()).wait())
+            await asyncio.wait([waiting], timeout=drain)
+            waiting.cancel()
+        await asyncio.gather(
+            self.grpc.stop(grace, self.core.stores.refuse_queued_writes),
+            *(door.stop() for _, _, door in self._listeners()),
+        )
         await self.core.close()
         self.rebuilds.shutdown(wait=True)
 
@@ -122,6 +141,7 @@ async def build_application(config: Config, clock: Clock | None = None) -> Appli
             config.customer_cache_size,
             telemetry,
             decision_log_days=config.decision_log_days,
+            busy_timeout_ms=config.busy_timeout_ms,
         )
     except DatabaseInUse as exc:
         raise ConfigError(str(exc)) from None

@@ -10,7 +10,7 @@ from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, fields
 from pathlib import Path
 
-from .storage.sqlite.database import Durability
+from .storage.sqlite.database import BUSY_TIMEOUT_MS, Durability
 
 DEFAULT_DB = "arbiter.db"
 LOG_LEVELS = ("debug", "info", "warning", "error")
@@ -33,6 +33,7 @@ class Config:
     log_format: str = "text"  # or "json": one object a line, with an access line per call
     durability: Durability = Durability.PROCESS
     demo: bool = False
+    drain_seconds: float = 5.0  # after SIGTERM: health NOT_SERVING while still serving, before refusing calls
     grace_seconds: float = 5.0
     customer_cache_size: int = 100_000
     insecure_no_auth: bool = False
@@ -45,6 +46,8 @@ class Config:
     rate_burst: float = 0.0  # bucket size; 0 = one second's worth
     decision_log_sample: float = 0.0  # share of decisions kept in the decision log, 0 to 1
     decision_log_days: int = 7  # how long kept decisions stay, counted from when they were logged
+    # Not a flag: how long a write waits for a lock another process holds (tests shorten it).
+    busy_timeout_ms: int = BUSY_TIMEOUT_MS
 
 
 def split_address(address: str) -> tuple[str, int]:
@@ -235,6 +238,13 @@ def _parser(env: Mapping[str, str]) -> argparse.ArgumentParser:
         "process: acknowledged writes survive a server crash; full: also power loss, one fsync per committed batch",
         choices=[d.value for d in Durability],
     )
+    option(
+        "--drain-seconds",
+        "drain_seconds",
+        float,
+        "after SIGTERM, seconds health says NOT_SERVING while calls are still served, so load balancers move "
+        "away before new calls are refused; a second SIGTERM or SIGINT ends the drain",
+    )
     option("--customer-cache-size", "customer_cache_size", int, "customer histories kept in memory")
     switch(
         "--insecure-no-auth",
@@ -308,6 +318,8 @@ def load_config(argv: Sequence[str] | None = None, env: Mapping[str, str] | None
         raise ConfigError(f"--decision-log-sample must be between 0 and 1, got {config.decision_log_sample}")
     if config.decision_log_days < 1:
         raise ConfigError(f"--decision-log-days must be at least 1, got {config.decision_log_days}")
+    if not 0.0 <= config.drain_seconds <= 3600.0:
+        raise ConfigError(f"--drain-seconds must be between 0 and 3600, got {config.drain_seconds}")
     if config.rate_limit < 0 or config.rate_burst < 0:
         raise ConfigError("--rate-limit and --rate-burst must not be negative")
     split_address(config.address)

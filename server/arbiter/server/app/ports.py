@@ -180,7 +180,10 @@ class OutcomeLog(Protocol):
 
         `on_commit` runs on the event loop once they are durable, in commit
         order with every other write and history load, before the caller
-        resumes; `on_failure` runs instead when nothing was written.
+        resumes; a backend may call it on consecutive slices of the result
+        (records and effects alike), with the loop free in between, so that
+        a large bulk does not hold up other callers. `on_failure` runs
+        instead when nothing was written.
         """
         ...
 
@@ -275,6 +278,10 @@ class DecisionLog(Protocol):
 # -- one backend ---------------------------------------------------------------------------
 
 
+async def _nothing() -> None:
+    return None
+
+
 @dataclass
 class Stores:
     """One backend's stores, and how to close them."""
@@ -286,6 +293,8 @@ class Stores:
     histories: CustomerHistories
     decisions: DecisionLog
     close: Callable[[], Awaitable[None]]
+    # At a shutdown past its grace: fail the writes not yet begun, return once every write is answered.
+    refuse_queued_writes: Callable[[], Awaitable[None]] = field(default=_nothing)
 
 
 # -- telemetry: what the core reports as it works -----------------------------------

@@ -102,6 +102,59 @@ def matched_positives(events: list[tuple[int, int]], skip: int | None = None) ->
     return matched
 
 
+# Where an event sits in event time: (occurred_us, type, seq); an impression
+# (type 1) sorts before a click or conversion at the same instant.
+EventKey = tuple[int, int, int]
+
+
+@dataclass(frozen=True, slots=True)
+class MatchState:
+    """One customer's matching of one offer's positives, as of the latest event in event time.
+
+    `waiting` impressions are not matched yet; `matched` is what
+    matched_positives counts over the same events.
+    """
+
+    last: EventKey
+    waiting: int
+    matched: int
+
+
+def advance(state: MatchState | None, key: EventKey) -> MatchState | None:
+    """The state after one more event, or None when it is not the latest in event time (recount then).
+
+    A positive arriving last is matched to a waiting impression if there is
+    one; any later impression waits for a later positive. Same as the greedy
+    match in event order, at O(1) for the common in-order arrival.
+    """
+    if state is not None and key <= state.last:
+        return None
+    waiting, matched = (state.waiting, state.matched) if state is not None else (0, 0)
+    if key[1] == OutcomeType.IMPRESSION:
+        return MatchState(key, waiting + 1, matched)
+    if waiting:
+        return MatchState(key, waiting - 1, matched + 1)
+    return MatchState(key, 0, matched)
+
+
+def recount(keys: list[EventKey]) -> MatchState:
+    """The state over all of one customer's events of one offer (any order; at least one).
+
+    Unmatched positives are the highest excess of positives over impressions
+    in any prefix of the event-time order (0 at least); the rest are matched.
+    """
+    keys = sorted(keys)
+    excess = highest = positives = 0
+    for key in keys:
+        step = -1 if key[1] == OutcomeType.IMPRESSION else 1
+        positives += step > 0
+        excess += step
+        highest = max(highest, excess)
+    matched = positives - highest
+    impressions = len(keys) - positives
+    return MatchState(keys[-1], impressions - matched, matched)
+
+
 def adaptive_estimate(trials: int, positives: int) -> float:
     """The adaptive model's propensity: the mean of a Beta(1 + positives, 1 + failures) posterior.
 

@@ -16,7 +16,7 @@ from ...domain.timekeeping import Clock
 from ..inprocess.counters import DayRows, InProcessCounters
 from ..inprocess.histories import InProcessHistories
 from .catalog_store import SqliteCatalogStore
-from .database import Durability
+from .database import BUSY_TIMEOUT_MS, Durability
 from .decision_log import SqliteDecisionLog
 from .key_store import SqliteKeyStore
 from .lock import DatabaseLock
@@ -32,6 +32,7 @@ def open_sqlite(
     customer_cache_size: int,
     telemetry: Telemetry = NO_TELEMETRY,
     decision_log_days: int = DEFAULT_RETENTION_DAYS,
+    busy_timeout_ms: int = BUSY_TIMEOUT_MS,
 ) -> Stores:
     """Lock, open (and migrate) the database and load what the counters and histories start from.
 
@@ -40,7 +41,7 @@ def open_sqlite(
     """
     lock = DatabaseLock(path).acquire()
     try:
-        writer = Writer(path, durability, telemetry)
+        writer = Writer(path, durability, telemetry, busy_timeout_ms)
         writer.start(asyncio.get_running_loop())  # opens and migrates the database
     except BaseException:
         lock.release()
@@ -105,4 +106,5 @@ def open_sqlite(
         histories=histories,
         decisions=decisions,
         close=close,
+        refuse_queued_writes=writer.refuse_queued,
     )

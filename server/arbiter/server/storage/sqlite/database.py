@@ -30,10 +30,14 @@ class Durability(enum.Enum):
         return self.value
 
 
-def open_writer(path: Path, durability: Durability) -> Database:
-    """The single write connection, migrated to the current schema."""
-    conn = sqlite3.connect(str(path), check_same_thread=False, timeout=BUSY_TIMEOUT_MS / 1000)
-    conn.execute(f"PRAGMA busy_timeout = {BUSY_TIMEOUT_MS}")
+def open_writer(path: Path, durability: Durability, busy_timeout_ms: int = BUSY_TIMEOUT_MS) -> Database:
+    """The single write connection, migrated to the current schema.
+
+    `busy_timeout_ms` is how long a write waits for a lock another process
+    holds before it fails (tests shorten it).
+    """
+    conn = sqlite3.connect(str(path), check_same_thread=False, timeout=busy_timeout_ms / 1000)
+    conn.execute(f"PRAGMA busy_timeout = {busy_timeout_ms}")
     conn.execute("PRAGMA journal_mode = WAL")
     conn.execute("PRAGMA synchronous = " + ("FULL" if durability is Durability.FULL else "NORMAL"))
     conn.execute("PRAGMA foreign_keys = ON")
@@ -55,3 +59,17 @@ def open_reader(path: Path) -> sqlite3.Connection:
     conn.execute(f"PRAGMA busy_timeout = {BUSY_TIMEOUT_MS}")
     conn.execute("PRAGMA query_only = ON")
     return conn
+
+
+def is_busy(exc: BaseException) -> bool:
+    """Whether SQLite gave up waiting for a lock (another process holds the database)."""
+    code = getattr(exc, "sqlite_errorcode", None)
+    return (
+        isinstance(exc, sqlite3.OperationalError)
+        and code is not None
+        and code & 0xFF
+        in (
+            sqlite3.SQLITE_BUSY,
+            sqlite3.SQLITE_LOCKED,
+        )
+    )

@@ -9,6 +9,8 @@ from __future__ import annotations
 
 from sqlite_utils import Database, Migrations
 
+from ...domain.outcomes import MatchState, advance
+
 migrations = Migrations("arbiter")
 
 
@@ -257,3 +259,61 @@ def m007_decision_log(db: Database) -> None:
         """
     )
     db.execute("CREATE INDEX decision_log_by_age ON decision_log (logged_us)")
+
+
+@migrations()
+def m008_outcome_matching(db: Database) -> None:
+    """Adaptive-model matching state per (tenant, customer, offer), built from the stored outcomes.
+
+    Recording a click used to read and match the customer's whole history of
+    the offer; with the state kept here, an outcome that is the latest of its
+    pair in event time costs O(1) (storage/sqlite/outcome_log.py). The
+    backfill replays each pair's impressions, clicks and conversions in event
+    time, as the writer would have; only pairs with a click or conversion
+    get a state (the writer keeps none for the others).
+    """
+    db.execute(
+        """
+        CREATE TABLE outcome_matching (
+            tenant TEXT NOT NULL,
+            customer_id TEXT NOT NULL,
+            offer_id TEXT NOT NULL,
+            last_occurred_us INTEGER NOT NULL,
+            last_type INTEGER NOT NULL,
+            last_seq INTEGER NOT NULL,
+            waiting INTEGER NOT NULL,
+            matched INTEGER NOT NULL,
+            PRIMARY KEY (tenant, customer_id, offer_id)
+        ) WITHOUT ROWID
+        """
+    )
+    rows = db.execute(
+        "SELECT tenant, customer_id, offer_id, occurred_us, type, seq FROM outcomes WHERE type IN (1, 2, 3) "
+        "ORDER BY tenant, customer_id, offer_id, occurred_us, type, seq"
+    )
+    done: list[tuple[object, ...]] = []
+    pair: tuple[str, str, str] | None = None
+    state: MatchState | None = None
+    positive = False
+    for tenant, customer, offer_id, occurred_us, event_type, seq in rows:
+        if pair != (tenant, customer, offer_id):
+            if pair is not None and state is not None and positive:
+                done.append((*pair, *state.last, state.waiting, state.matched))
+            pair, state, positive = (tenant, customer, offer_id), None, False
+        state = advance(state, (occurred_us, event_type, seq))
+        assert state is not None  # the rows come in event order
+        positive = positive or event_type != 1
+        if len(done) >= 10_000:
+            _insert_matching(db, done)
+    if pair is not None and state is not None and positive:
+        done.append((*pair, *state.last, state.waiting, state.matched))
+    _insert_matching(db, done)
+
+
+def _insert_matching(db: Database, rows: list[tuple[object, ...]]) -> None:
+    db.conn.executemany(
+        "INSERT INTO outcome_matching (tenant, customer_id, offer_id, last_occurred_us, last_type, last_seq, "
+        "waiting, matched) VALUES (?, ?, ?, ?, ?, ?, ?, ?)",
+        rows,
+    )
+    rows.clear()

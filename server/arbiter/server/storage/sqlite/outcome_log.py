@@ -4,16 +4,26 @@ from __future__ import annotations
 
 import asyncio
 import sqlite3
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Iterator, Sequence
 
 from sqlite_utils import Database
 
 from ...app.ports import AppendResult, OutcomeEffect, PreparedOutcome
 from ...domain.errors import InvalidArgument
 from ...domain.ids import new_fast_id
-from ...domain.outcomes import OUTCOME_PREFIX, OutcomeRecord, OutcomeType, matched_positives
+from ...domain.outcomes import (
+    OUTCOME_PREFIX,
+    EventKey,
+    MatchState,
+    OutcomeRecord,
+    OutcomeType,
+    advance,
+    recount,
+)
 from ...domain.timekeeping import Clock
 from .writer import Writer
+
+APPLY_SLICE = 100  # outcomes applied to memory at a time
 
 
 class SqliteOutcomeLog:
@@ -30,7 +40,14 @@ class SqliteOutcomeLog:
         on_commit: Callable[[AppendResult], None],
         on_failure: Callable[[], None] | None = None,
     ) -> asyncio.Future[AppendResult]:
-        future = self._writer.submit(self._write_job(tenant, list(items)), on_commit, on_failure)
+        def apply(result: AppendResult) -> Iterator[None]:
+            # In slices, the writer yielding the loop between them: a bulk's effects cost milliseconds.
+            for start in range(0, len(result.effects), APPLY_SLICE):
+                end = start + APPLY_SLICE
+                on_commit(AppendResult(result.records[start:end], result.effects[start:end]))
+                yield
+
+        future = self._writer.submit(self._write_job(tenant, list(items)), apply, on_failure)
         return asyncio.shield(future)
 
     def _write_job(self, tenant: str, prepared: list[PreparedOutcome]) -> Callable[[Database], AppendResult]:
@@ -42,6 +59,7 @@ class SqliteOutcomeLog:
             effects: list[OutcomeEffect] = []
             ledger: dict[tuple[str, int], list[int]] = {}
             model: dict[tuple[str, str], list[int]] = {}
+            matching = _Matching(conn, tenant)
             for item in prepared:
                 o = item.input
                 outcome_id = new_fast_id(OUTCOME_PREFIX)
@@ -67,18 +85,22 @@ class SqliteOutcomeLog:
                     records.append(OutcomeRecord(first_id, first_us, duplicate=True))
                     effects.append(OutcomeEffect(item, None))
                     continue
-                positives = 0
+                positives = grown = 0
                 if item.type is OutcomeType.IMPRESSION:
                     entry = ledger.setdefault((o.offer_id, item.day), [0, 0])
                     entry[0] += 1
                     entry[1] += item.cost_micros
+                if item.type is OutcomeType.IMPRESSION or item.type.is_positive:
+                    # Every pair's state moves, so a model reference added later starts from the truth.
+                    grown = matching.record(o.customer_id, o.offer_id, (o.occurred_us, int(item.type), row[0]))
                 if item.model_ref and (item.type is OutcomeType.IMPRESSION or item.type.is_positive):
-                    positives = _new_positives(conn, tenant, o.customer_id, o.offer_id, row[0], item.type)
+                    positives = grown
                     counts = model.setdefault((item.model_ref, o.offer_id), [0, 0])
                     counts[0] += item.type is OutcomeType.IMPRESSION
                     counts[1] += positives
                 records.append(OutcomeRecord(outcome_id, recorded_us, duplicate=False))
                 effects.append(OutcomeEffect(item, row[0], positives))
+            matching.flush()
             conn.executemany(
                 "INSERT INTO offer_daily (tenant, offer_id, day, impressions, spend_micros) VALUES (?, ?, ?, ?, ?) "
                 "ON CONFLICT (tenant, day, offer_id) DO UPDATE SET impressions = impressions + excluded.impressions, "
@@ -114,33 +136,61 @@ def _first_result(conn: sqlite3.Connection, tenant: str, item: PreparedOutcome) 
     return row[0], row[1]
 
 
-def _new_positives(
-    conn: sqlite3.Connection, tenant: str, customer: str, offer_id: str, seq: int, outcome_type: OutcomeType
-) -> int:
-    """How many more of this customer's impressions of the offer count as followed by a click or conversion.
+_MATCHED_TYPES = (int(OutcomeType.IMPRESSION), int(OutcomeType.CLICK), int(OutcomeType.CONVERSION))
 
-    In event time: each click or conversion is matched to an earlier
-    impression not yet matched (an impression at the same instant counts as
-    earlier), so positives never exceed impressions and arrival order does
-    not matter. The answer is the matching with the new outcome (`seq`)
-    minus the matching without it.
+
+class _Matching:
+    """Adaptive-model matching state of the (customer, offer) pairs one write job touches.
+
+    Each pair's state is read once, moved by every impression, click and
+    conversion of the job, and written back once: an outcome that is the
+    latest of its pair in event time costs O(1) whatever the history; one
+    that arrives out of order recounts that pair's events. Only pairs with a
+    click or conversion have a state: an impression of any other pair
+    matches nothing and costs one lookup, not a write (most impressions are
+    never clicked); the first positive of a pair counts its impressions.
+    (docs/rules.md, "Adaptive model")
     """
-    if outcome_type is OutcomeType.IMPRESSION:
-        # Most impressions belong to customers with no click on the offer at all.
-        any_positive = conn.execute(
-            "SELECT 1 FROM outcomes WHERE tenant = ? AND customer_id = ? AND offer_id = ? AND type IN (?, ?) LIMIT 1",
-            [tenant, customer, offer_id, int(OutcomeType.CLICK), int(OutcomeType.CONVERSION)],
-        ).fetchone()
-        if any_positive is None:
+
+    def __init__(self, conn: sqlite3.Connection, tenant: str) -> None:
+        self._conn = conn
+        self._tenant = tenant
+        self._states: dict[tuple[str, str], MatchState | None] = {}  # None: no positive yet
+
+    def record(self, customer: str, offer_id: str, key: EventKey) -> int:
+        """Take in one stored event; returns how much the matched positives grew."""
+        pair = (customer, offer_id)
+        before = self._states[pair] if pair in self._states else self._load(pair)
+        if before is None and key[1] == OutcomeType.IMPRESSION:
+            self._states[pair] = None
             return 0
-    events = conn.execute(
-        "SELECT seq, type FROM outcomes WHERE tenant = ? AND customer_id = ? AND offer_id = ? AND type IN (?, ?, ?) "
-        "ORDER BY occurred_us, type, seq",
-        [
-            tenant,
-            customer,
-            offer_id,
-            *(int(t) for t in (OutcomeType.IMPRESSION, OutcomeType.CLICK, OutcomeType.CONVERSION)),
-        ],
-    ).fetchall()
-    return matched_positives(events) - matched_positives(events, skip=seq)
+        after = (advance(before, key) if before is not None else None) or self._recount(pair)
+        self._states[pair] = after
+        return after.matched - (before.matched if before is not None else 0)
+
+    def flush(self) -> None:
+        self._conn.executemany(
+            "INSERT OR REPLACE INTO outcome_matching (tenant, customer_id, offer_id, last_occurred_us, last_type, "
+            "last_seq, waiting, matched) VALUES (?, ?, ?, ?, ?, ?, ?, ?)",
+            [
+                (self._tenant, customer, offer_id, *state.last, state.waiting, state.matched)
+                for (customer, offer_id), state in self._states.items()
+                if state is not None
+            ],
+        )
+
+    def _load(self, pair: tuple[str, str]) -> MatchState | None:
+        row = self._conn.execute(
+            "SELECT last_occurred_us, last_type, last_seq, waiting, matched FROM outcome_matching "
+            "WHERE tenant = ? AND customer_id = ? AND offer_id = ?",
+            [self._tenant, *pair],
+        ).fetchone()
+        return None if row is None else MatchState((row[0], row[1], row[2]), row[3], row[4])
+
+    def _recount(self, pair: tuple[str, str]) -> MatchState:
+        rows = self._conn.execute(
+            "SELECT occurred_us, type, seq FROM outcomes WHERE tenant = ? AND customer_id = ? AND offer_id = ? "
+            "AND type IN (?, ?, ?)",
+            [self._tenant, *pair, *_MATCHED_TYPES],
+        ).fetchall()
+        return recount(rows)

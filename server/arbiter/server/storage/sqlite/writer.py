@@ -6,16 +6,22 @@ error rolls back only that job. A job's caller is resolved only after its batch
 has committed (durable), and the job's `apply` step, which updates in-memory
 state, runs on the event loop before that, so in-memory state is only ever
 touched from the loop and the next request reads its own write.
+
+Committed batches are applied in commit order by one task that gives the loop
+back about every millisecond, between jobs and between the steps of an
+`apply` that is a generator (a bulk of 1,000 outcomes), so other callers are
+not held up behind a large write.
 """
 
 from __future__ import annotations
 
 import asyncio
+import collections
 import logging
 import queue
 import threading
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, Generic, TypeVar
@@ -24,18 +30,24 @@ from sqlite_utils import Database
 
 from ...app.ports import NO_TELEMETRY, Telemetry
 from ...domain.errors import Unavailable
-from .database import Durability, open_writer
+from .database import BUSY_TIMEOUT_MS, Durability, is_busy, open_writer
 
 T = TypeVar("T")
 log = logging.getLogger(__name__)
 
 MAX_BATCH = 512
+# How long applying committed jobs may hold the event loop before it yields.
+APPLY_SLICE_SECONDS = 0.001
+
+
+# Updates in-memory state once the write is durable; a generator is run step by step, the loop free in between.
+Apply = Callable[[T], Iterator[None] | None]
 
 
 @dataclass(slots=True)
 class _Job(Generic[T]):
     work: Callable[[Database], T]
-    apply: Callable[[T], None] | None
+    apply: Apply[T] | None
     future: asyncio.Future[T]
     on_failure: Callable[[], None] | None = None
     outcome: tuple[bool, Any] = field(default=(False, None))
@@ -47,26 +59,36 @@ _STOP = object()
 class Writer:
     """Owns the write connection; `run` submits a job and awaits its durable result."""
 
-    def __init__(self, path: Path, durability: Durability, telemetry: Telemetry = NO_TELEMETRY) -> None:
+    def __init__(
+        self,
+        path: Path,
+        durability: Durability,
+        telemetry: Telemetry = NO_TELEMETRY,
+        busy_timeout_ms: int = BUSY_TIMEOUT_MS,
+    ) -> None:
         self._path = path
         self._durability = durability
+        self._busy_timeout_ms = busy_timeout_ms
         self._telemetry = telemetry
         self._queue: queue.SimpleQueue[Any] = queue.SimpleQueue()
         self._thread: threading.Thread | None = None
         self._loop: asyncio.AbstractEventLoop | None = None
         self._closing = False
+        self._refusing = threading.Event()  # set: jobs not yet begun fail instead of running
+        self._committed: collections.deque[list[_Job[Any]]] = collections.deque()  # to apply, in commit order
+        self._applier: asyncio.Task[None] | None = None
 
     def start(self, loop: asyncio.AbstractEventLoop) -> None:
         """Open (and migrate) the database on the calling thread, then start the writer thread."""
         self._loop = loop
-        db = open_writer(self._path, self._durability)
+        db = open_writer(self._path, self._durability, self._busy_timeout_ms)
         self._thread = threading.Thread(target=self._run, args=(db,), name="arbiter-writer", daemon=True)
         self._thread.start()
 
     def submit(
         self,
         work: Callable[[Database], T],
-        apply: Callable[[T], None] | None = None,
+        apply: Apply[T] | None = None,
         on_failure: Callable[[], None] | None = None,
     ) -> asyncio.Future[T]:
         """Queue a job without awaiting it (callable from the event loop only).
@@ -83,20 +105,39 @@ class Writer:
         self._queue.put(_Job(work, apply, future, on_failure))
         return future
 
-    async def run(self, work: Callable[[Database], T], apply: Callable[[T], None] | None = None) -> T:
+    async def run(self, work: Callable[[Database], T], apply: Apply[T] | None = None) -> T:
         """Run `work` on the writer thread; return its result once durable and applied."""
         return await asyncio.shield(self.submit(work, apply))
 
+    async def refuse_queued(self) -> None:
+        """Stop taking jobs and fail the queued ones unwritten; returns once every job is resolved.
+
+        For a shutdown past its grace: each caller still waiting is answered
+        (UNAVAILABLE, or its write if that was already being committed) before
+        the server cancels what is left, so nothing answered as failed is
+        committed after.
+        """
+        if self._thread is None or self._loop is None or self._refusing.is_set():
+            return
+        self._closing = True
+        self._refusing.set()
+        marker: asyncio.Future[None] = self._loop.create_future()
+        marker.add_done_callback(_retrieve)
+        self._queue.put(_Job(lambda db: None, None, marker))
+        await asyncio.wait([marker])  # FIFO: every job queued before it is resolved by now
+
     async def close(self) -> None:
         """Stop taking jobs, finish the queued ones, and close the connection."""
-        if self._thread is None or self._closing:
+        if self._thread is None or not self._thread.is_alive():
             return
         self._closing = True
         self._queue.put(_STOP)
         await asyncio.to_thread(self._thread.join)
-        # Jobs resolved by the thread's last batch are applied by callbacks
-        # already scheduled on the loop; let them run before returning.
+        # The thread's last batches are handed to the loop by callbacks
+        # already scheduled; let them run, then wait until they are applied.
         await asyncio.sleep(0)
+        if self._applier is not None:
+            await self._applier
 
     def _run(self, db: Database) -> None:
         try:
@@ -122,22 +163,65 @@ class Writer:
             db.conn.close()
 
     def _commit(self, db: Database, batch: list[_Job[Any]]) -> None:
+        if self._refusing.is_set():
+            refused = Unavailable("the server is shutting down", reason="SHUTTING_DOWN")
+            for job in batch:
+                job.outcome = (False, refused)
+            assert self._loop is not None
+            self._loop.call_soon_threadsafe(self._resolve, batch)
+            return
         started = time.perf_counter()
+        conn = db.conn
         try:
-            with db.atomic():
+            # The write lock up front: when another process holds it, the batch
+            # waits the busy timeout once and fails as a whole, retryable.
+            conn.execute("BEGIN IMMEDIATE")
+            try:
                 for job in batch:
                     try:
-                        with db.atomic():
+                        with db.atomic():  # a savepoint: one job's error rolls back only that job
                             job.outcome = (True, job.work(db))
                     except Exception as exc:
-                        job.outcome = (False, exc)
-        except Exception as exc:  # the commit itself failed: nothing in the batch is durable
-            log.exception("write batch of %d jobs failed to commit", len(batch))
+                        job.outcome = (False, _busy_or(exc))
+                conn.execute("COMMIT")
+            except BaseException:
+                if conn.in_transaction:
+                    conn.execute("ROLLBACK")
+                raise
+        except Exception as exc:  # the batch never began or did not commit: nothing in it is durable
+            if not is_busy(exc):
+                log.exception("write batch of %d jobs failed to commit", len(batch))
+            failure = _busy_or(exc)
             for job in batch:
-                job.outcome = (False, exc)
+                job.outcome = (False, failure)
         self._telemetry.writer_batch(len(batch), time.perf_counter() - started)
         assert self._loop is not None
-        self._loop.call_soon_threadsafe(_resolve, batch)
+        self._loop.call_soon_threadsafe(self._resolve, batch)
+
+    def _resolve(self, batch: list[_Job[Any]]) -> None:
+        """On the loop: queue a finished batch for the applier task, starting it if it is idle."""
+        self._committed.append(batch)
+        if self._applier is None or self._applier.done():
+            assert self._loop is not None
+            self._applier = self._loop.create_task(self._apply_committed())
+
+    async def _apply_committed(self) -> None:
+        """Apply committed jobs to memory and wake their callers, in commit order, a slice of loop time at a time."""
+        slice_started = time.perf_counter()
+        while self._committed:
+            for job in self._committed.popleft():
+                for _ in _settle(job):
+                    if time.perf_counter() - slice_started > APPLY_SLICE_SECONDS:
+                        await asyncio.sleep(0)
+                        slice_started = time.perf_counter()
+
+
+def _busy_or(exc: Exception) -> Exception:
+    """A lock held elsewhere past the busy timeout is UNAVAILABLE (retry later), not an internal error."""
+    if is_busy(exc):
+        log.warning("a write waited the busy timeout for a lock another process holds on the database")
+        return Unavailable("the database is locked by another process; retry shortly", reason="DATABASE_BUSY")
+    return exc
 
 
 def _retrieve(future: asyncio.Future[Any]) -> None:
@@ -145,23 +229,26 @@ def _retrieve(future: asyncio.Future[Any]) -> None:
         future.exception()
 
 
-def _resolve(batch: list[_Job[Any]]) -> None:
-    """On the loop: apply committed jobs to memory, then wake their callers."""
-    for job in batch:
-        ok, value = job.outcome
-        if ok:
-            if job.apply is not None:
-                try:
-                    job.apply(value)
-                except Exception:
-                    log.exception("applying a committed write to memory failed")
-            if not job.future.done():
-                job.future.set_result(value)
-        else:
-            if job.on_failure is not None:
-                try:
-                    job.on_failure()
-                except Exception:
-                    log.exception("releasing a failed write failed")
-            if not job.future.done():
-                job.future.set_exception(value)
+def _settle(job: _Job[Any]) -> Iterator[None]:
+    """Apply one job (step by step when its apply is a generator), then resolve its future."""
+    ok, value = job.outcome
+    if ok:
+        if job.apply is not None:
+            try:
+                steps = job.apply(value)
+                if steps is not None:
+                    for _ in steps:
+                        yield
+            except Exception:
+                log.exception("applying a committed write to memory failed")
+        if not job.future.done():
+            job.future.set_result(value)
+    else:
+        if job.on_failure is not None:
+            try:
+                job.on_failure()
+            except Exception:
+                log.exception("releasing a failed write failed")
+        if not job.future.done():
+            job.future.set_exception(value)
+    yield

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import asyncio
+from collections.abc import Awaitable, Callable
 from dataclasses import dataclass
 from typing import Any
 
@@ -90,12 +92,42 @@ class TlsFiles:
 
 
 class HealthServicer(health.aio.HealthServicer):
-    """grpcio-health-checking's aio servicer, plus `List`.
+    """grpcio-health-checking's aio servicer, plus `List`, and Watch streams that end at shutdown.
 
     The aio servicer (1.85) does not implement List: the generated base class
     raises NotImplementedError, which grpc logs as a traceback at every call.
-    List answers what Check would answer for each registered service.
+    List answers what Check would answer for each registered service. Its
+    Watch never ends by itself, so one open stream held every shutdown for the
+    whole grace: here a stream says NOT_SERVING and ends once shutdown begins.
     """
+
+    async def Watch(self, request: health_pb2.HealthCheckRequest, context: grpc.aio.ServicerContext) -> None:
+        service = request.service
+        condition = self._server_watchers[service]
+        self._watcher_count_by_service[service] += 1
+        try:
+            last = None
+            async with condition:
+                while True:
+                    status = self._server_status.get(service, health_pb2.HealthCheckResponse.SERVICE_UNKNOWN)
+                    if status != last:
+                        await context.write(health_pb2.HealthCheckResponse(status=status))
+                        last = status
+                    if self._gracefully_shutting_down:
+                        return
+                    await condition.wait()
+        finally:
+            self._watcher_count_by_service[service] -= 1
+            if self._watcher_count_by_service[service] == 0:
+                del self._server_watchers[service]
+                del self._watcher_count_by_service[service]
+
+    async def enter_graceful_shutdown(self) -> None:
+        """Every service NOT_SERVING for good; every Watch stream, unknown services' too, wakes and ends."""
+        await super().enter_graceful_shutdown()
+        for condition in list(self._server_watchers.values()):
+            async with condition:
+                condition.notify_all()
 
     async def List(
         self, request: health_pb2.HealthListRequest, context: grpc.aio.ServicerContext
@@ -105,6 +137,15 @@ class HealthServicer(health.aio.HealthServicer):
                 name: health_pb2.HealthCheckResponse(status=status) for name, status in self._server_status.items()
             }
         )
+
+
+async def _nothing() -> None:
+    return None
+
+
+# grpc's own grace is only a backstop: GrpcFrontDoor.stop cancels calls itself, after its grace.
+_PATIENCE_SECONDS = 3600.0
+_SEND_SECONDS = 1.0
 
 
 @dataclass
@@ -125,10 +166,25 @@ class GrpcFrontDoor:
     async def not_serving(self) -> None:
         await self._set_health(health_pb2.HealthCheckResponse.NOT_SERVING)
 
-    async def stop(self, grace: float) -> None:
-        """Health NOT_SERVING first, so load balancers move away; then calls in flight get `grace` seconds."""
+    async def shutting_down(self) -> None:
+        """Health NOT_SERVING for good, so load balancers move away; Watch streams end. Calls are still served."""
         await self.health.enter_graceful_shutdown()
-        await self.server.stop(grace)
+
+    async def stop(self, grace: float, before_cancel: Callable[[], Awaitable[None]] = _nothing) -> None:
+        """Refuse new calls; calls in flight get `grace` seconds, then `before_cancel` answers what it can.
+
+        What is still running after that is cancelled (a moment later, so the
+        answers `before_cancel` gave can be sent).
+        """
+        await self.health.enter_graceful_shutdown()
+        stopping = asyncio.ensure_future(self.server.stop(_PATIENCE_SECONDS))
+        done, _ = await asyncio.wait([stopping], timeout=grace)
+        if not done:
+            await before_cancel()
+            done, _ = await asyncio.wait([stopping], timeout=_SEND_SECONDS)
+            if not done:
+                await self.server.stop(0)
+        await stopping
 
     async def _set_health(self, status: health_pb2.HealthCheckResponse.ServingStatus.ValueType) -> None:
         for name in ("", *SERVICE_NAMES):
