@@ -24,6 +24,7 @@ import pytest
 from google.protobuf.descriptor import MethodDescriptor
 from google.protobuf.message import Message
 from google.protobuf.message_factory import GetMessageClass
+from rpc_calls import method_caller
 from serverproc import ServerProcess
 
 import arbiter.v1
@@ -205,8 +206,9 @@ def call(
 ) -> Answer:
     """Send one request (the empty request unless given) to `method` over `channel`."""
     response_class = GetMessageClass(method.output_type)
-    stub = channel.unary_unary(
-        method_path(method),
+    stub = method_caller(
+        channel,
+        method,
         request_serializer=lambda message: message.SerializeToString(),
         response_deserializer=response_class.FromString,
     )

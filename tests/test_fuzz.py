@@ -14,8 +14,9 @@ from __future__ import annotations
 import base64
 import json
 import sqlite3
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from pathlib import Path
+from typing import Any
 from urllib.parse import quote
 
 import grpc
@@ -25,6 +26,7 @@ from google.protobuf import message_factory
 from grpc_health.v1 import health_pb2
 from grpc_status import rpc_status
 from rest_helpers import RestClient
+from rpc_calls import method_caller
 from serverproc import ServerProcess
 from test_hostile import METHODS, TENANT, _seed
 
@@ -140,7 +142,7 @@ def _grpc_variants(method: _descriptor.MethodDescriptor) -> list[tuple[str, byte
     return [*GARBAGE, *_variants_of(method.input_type)]
 
 
-def _grpc_problem(name: str, call: grpc.UnaryUnaryMultiCallable, payload: bytes) -> str | None:
+def _grpc_problem(name: str, call: Callable[..., Any], payload: bytes) -> str | None:
     """What is wrong with the answer to `payload` (None: nothing)."""
     try:
         call(payload, timeout=10, metadata=(("x-tenant-id", TENANT),))
@@ -164,7 +166,7 @@ def _fuzz_grpc(server: ServerProcess, method: _descriptor.MethodDescriptor) -> l
     path = f"/{method.containing_service.full_name}/{method.name}"
     response_class = message_factory.GetMessageClass(method.output_type)
     with grpc.insecure_channel(server.target) as channel:
-        call = channel.unary_unary(path, response_deserializer=response_class.FromString)
+        call = method_caller(channel, method, response_deserializer=response_class.FromString)
         problems = [_grpc_problem(name, call, payload) for name, payload in _grpc_variants(method)]
     return [f"{path} {problem}" for problem in problems if problem is not None]
 

@@ -23,6 +23,7 @@ from grpc_health.v1 import health_pb2
 from grpc_status import rpc_status
 from hypothesis import given, settings
 from hypothesis import strategies as st
+from rpc_calls import method_caller
 from serverproc import ServerProcess
 
 from arbiter.client import Client, ResourceExhaustedError
@@ -239,8 +240,11 @@ def _fuzz(server: ServerProcess, method: _descriptor.MethodDescriptor, examples:
     path = f"/{method.containing_service.full_name}/{method.name}"
     seen: list[grpc.StatusCode] = []
     with grpc.insecure_channel(server.target) as channel:
-        call = channel.unary_unary(
-            path, request_serializer=request_class.SerializeToString, response_deserializer=response_class.FromString
+        call = method_caller(
+            channel,
+            method,
+            request_serializer=request_class.SerializeToString,
+            response_deserializer=response_class.FromString,
         )
 
         @settings(max_examples=examples)

@@ -1,13 +1,14 @@
 """What runs around every Arbiter RPC: deadline check, authentication, error mapping, call counts, metrics
 (transport layer).
 
-One grpc.aio server interceptor wraps each unary Arbiter method once (the
+One grpc.aio server interceptor wraps each Arbiter method once (the
 wrapped handlers are cached by method name): before the servicer runs, a
 call whose deadline already passed is refused and the caller is
 authenticated (the principal goes to the servicer through a context
 variable); afterwards, domain errors become their status from the one error
 table, and anything unexpected is logged with a request id and answered
-INTERNAL. Health and reflection need no key; with metrics on, every method,
+INTERNAL; a streaming method's errors end its stream the same way. Health and
+reflection need no key; with metrics on, every method,
 those included, is also counted and timed (call_metrics.py).
 
 The concurrency limit (`--max-concurrent-rpcs`) is enforced here, not by
@@ -21,8 +22,8 @@ from __future__ import annotations
 import collections
 import logging
 import time
-from collections.abc import Awaitable, Callable
-from contextvars import ContextVar
+from collections.abc import AsyncIterator, Awaitable, Callable
+from contextvars import ContextVar, Token
 from dataclasses import dataclass
 from typing import Any
 
@@ -46,6 +47,7 @@ CURRENT_PRINCIPAL: ContextVar[Principal] = ContextVar("arbiter_principal")
 CALL_COUNTS: collections.Counter[tuple[str, str]] = collections.Counter()
 
 Behavior = Callable[[Any, grpc.aio.ServicerContext], Awaitable[Any]]
+StreamBehavior = Callable[[Any, grpc.aio.ServicerContext], AsyncIterator[Any]]
 
 
 def principal() -> Principal:
@@ -151,6 +153,12 @@ class ArbiterInterceptor(grpc.aio.ServerInterceptor):
                 request_deserializer=_tolerant(handler.request_deserializer, method),
                 response_serializer=handler.response_serializer,
             )
+        elif method.startswith(ARBITER_PREFIX) and handler.unary_stream is not None:
+            handler = grpc.unary_stream_rpc_method_handler(
+                self._wrap_stream(method, handler.unary_stream),
+                request_deserializer=_tolerant(handler.request_deserializer, method),
+                response_serializer=handler.response_serializer,
+            )
         if self._metrics is not None:
             handler = measured(self._metrics, method, handler)
         self._handlers[method] = handler
@@ -158,67 +166,141 @@ class ArbiterInterceptor(grpc.aio.ServerInterceptor):
 
     def _wrap(self, method: str, behavior: Behavior) -> Behavior:
         name = method.rsplit("/", 1)[-1]
-        authenticate = self._authenticator.authenticate
-        access = self._access
-        concurrency = self.concurrency
+        call = _Calls(name, method, self._authenticator, self._access, self.concurrency)
 
         async def wrapped(request: Any, context: grpc.aio.ServicerContext) -> Any:
-            token = None
-            entered = False
-            caller: Principal | None = None
-            request_id = new_request_id() if access is not None else ""
             started = time.perf_counter()
+            request_id = call.new_request_id()
+            caller: Principal | None = None
+            token = None
             try:
-                if isinstance(request, Undecodable):
-                    raise request.error
-                remaining = context.time_remaining()
-                if remaining is not None and remaining <= 0:
-                    CALL_COUNTS[name, "DEADLINE_EXCEEDED"] += 1
-                    await context.abort(
-                        grpc.StatusCode.DEADLINE_EXCEEDED, "the deadline passed before the call started"
-                    )
-                caller = authenticate(credentials_of(context.invocation_metadata() or ()))
-                token = CURRENT_PRINCIPAL.set(caller)
-                # Only now does the call take a slot: its request is whole and decoded, its caller known.
-                if concurrency is not None:
-                    concurrency.enter()
-                    entered = True
+                caller, token = call.admit(request, context)
                 response = await behavior(request, context)
-                CALL_COUNTS[name, "OK"] += 1
-                if access is not None:
-                    decision_id = getattr(response, "decision_id", None)
-                    access.record(
-                        request_id=request_id,
-                        method=method,
-                        tenant=caller.tenant,
-                        status="OK",
-                        duration_s=time.perf_counter() - started,
-                        decision_id=decision_id,
-                    )
+                call.succeeded(request_id, caller, started, getattr(response, "decision_id", None))
                 return response
-            except DomainError as error:
-                request_id = request_id or new_request_id()
-                status = grpc_status(error, request_id)
+            except _PastDeadline:
+                status = None
             except grpc.aio.AbortError:
                 raise
-            except Exception:
-                request_id = request_id or new_request_id()
-                log.exception("unexpected error in %s (request id %s)", name, request_id)
-                status = internal_grpc_status(request_id)
+            except Exception as error:
+                status = call.failed(error, request_id, caller, started)
             finally:
-                if entered and concurrency is not None:
-                    concurrency.leave()
-                if token is not None:
-                    CURRENT_PRINCIPAL.reset(token)
-            CALL_COUNTS[name, status.code.name] += 1
-            if access is not None:
-                access.record(
-                    request_id=request_id,
-                    method=method,
-                    tenant=caller.tenant if caller is not None else None,
-                    status=status.code.name,
-                    duration_s=time.perf_counter() - started,
-                )
-            await context.abort(status.code, status.details, status.trailing_metadata)
+                call.leave(caller, token)
+            await _abort(context, status)
 
         return wrapped
+
+    def _wrap_stream(self, method: str, behavior: StreamBehavior) -> StreamBehavior:
+        """As `_wrap`, for a method answering with a stream: its errors end the stream with their status."""
+        name = method.rsplit("/", 1)[-1]
+        call = _Calls(name, method, self._authenticator, self._access, self.concurrency)
+
+        async def wrapped(request: Any, context: grpc.aio.ServicerContext) -> AsyncIterator[Any]:
+            started = time.perf_counter()
+            request_id = call.new_request_id()
+            caller: Principal | None = None
+            token = None
+            try:
+                caller, token = call.admit(request, context)
+                async for response in behavior(request, context):
+                    yield response
+                call.succeeded(request_id, caller, started, None)
+                return
+            except _PastDeadline:
+                status = None
+            except grpc.aio.AbortError:
+                raise
+            except Exception as error:
+                status = call.failed(error, request_id, caller, started)
+            finally:
+                call.leave(caller, token)
+            await _abort(context, status)
+
+        return wrapped
+
+
+class _PastDeadline(Exception):
+    """The call's deadline had passed before it started."""
+
+
+async def _abort(context: grpc.aio.ServicerContext, status: Any) -> None:
+    """End the call with `status` (None: the deadline had passed before it started)."""
+    if status is None:
+        await context.abort(grpc.StatusCode.DEADLINE_EXCEEDED, "the deadline passed before the call started")
+    await context.abort(status.code, status.details, status.trailing_metadata)
+
+
+class _Calls:
+    """What the interceptor does around every call of one method: admit, count, log, map errors, release."""
+
+    __slots__ = ("_access", "_authenticate", "_concurrency", "_method", "_name")
+
+    def __init__(
+        self,
+        name: str,
+        method: str,
+        authenticator: Authenticator,
+        access: AccessLog | None,
+        concurrency: ConcurrencyLimit | None,
+    ) -> None:
+        self._name = name
+        self._method = method
+        self._authenticate = authenticator.authenticate
+        self._access = access
+        self._concurrency = concurrency
+
+    def new_request_id(self) -> str:
+        return new_request_id() if self._access is not None else ""
+
+    def admit(self, request: Any, context: grpc.aio.ServicerContext) -> tuple[Principal, Token[Principal]]:
+        """Check the request decoded and the deadline, authenticate, take a concurrency slot; raises if refused."""
+        if isinstance(request, Undecodable):
+            raise request.error
+        remaining = context.time_remaining()
+        if remaining is not None and remaining <= 0:
+            CALL_COUNTS[self._name, "DEADLINE_EXCEEDED"] += 1
+            raise _PastDeadline
+        caller = self._authenticate(credentials_of(context.invocation_metadata() or ()))
+        # Only now does the call take a slot: its request is whole and decoded, its caller known.
+        if self._concurrency is not None:
+            self._concurrency.enter()
+        return caller, CURRENT_PRINCIPAL.set(caller)
+
+    def leave(self, caller: Principal | None, token: Token[Principal] | None) -> None:
+        """Give back what `admit` took (nothing when it refused the call)."""
+        if token is None:
+            return
+        if self._concurrency is not None:
+            self._concurrency.leave()
+        CURRENT_PRINCIPAL.reset(token)
+
+    def succeeded(self, request_id: str, caller: Principal, started: float, decision_id: str | None) -> None:
+        CALL_COUNTS[self._name, "OK"] += 1
+        if self._access is not None:
+            self._access.record(
+                request_id=request_id,
+                method=self._method,
+                tenant=caller.tenant,
+                status="OK",
+                duration_s=time.perf_counter() - started,
+                decision_id=decision_id,
+            )
+
+    def failed(self, error: Exception, request_id: str, caller: Principal | None, started: float) -> Any:
+        """The status a failed call ends with: a domain error's from the error table, else INTERNAL (logged)."""
+        request_id = request_id or new_request_id()
+        if isinstance(error, DomainError):
+            status = grpc_status(error, request_id)
+        else:
+            log.exception("unexpected error in %s (request id %s)", self._name, request_id)
+            status = internal_grpc_status(request_id)
+        CALL_COUNTS[self._name, status.code.name] += 1
+        if self._access is not None:
+            self._access.record(
+                request_id=request_id,
+                method=self._method,
+                tenant=caller.tenant if caller is not None else None,
+                status=status.code.name,
+                duration_s=time.perf_counter() - started,
+            )
+        return status
