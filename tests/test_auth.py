@@ -85,6 +85,8 @@ ALLOWED_ROLES: dict[str, frozenset[str]] = {
     "DecisionService.Decide": DECIDERS,
     "DecisionService.RecordOutcome": DECIDERS,
     "DecisionService.RecordOutcomes": DECIDERS,
+    "DecisionService.BatchDecide": DECIDERS,
+    "DecisionService.StreamDecide": DECIDERS,
     # GetOfferStats: everyone
     "DecisionService.GetOfferStats": EVERYONE,
     # GetDecision, WhyNot (the decision log): everyone, like GetOfferStats

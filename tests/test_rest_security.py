@@ -84,7 +84,10 @@ SPEC_ROLES: tuple[tuple[frozenset[str], frozenset[str]], ...] = (
         frozenset({ADMIN, EDITOR}),
     ),
     # Decide, RecordOutcome(s): admin, decide
-    (frozenset({"Decide", "RecordOutcome", "RecordOutcomes"}), frozenset({ADMIN, DECIDE})),
+    (
+        frozenset({"Decide", "BatchDecide", "StreamDecide", "RecordOutcome", "RecordOutcomes"}),
+        frozenset({ADMIN, DECIDE}),
+    ),
     # GetOfferStats: everyone
     (frozenset({"GetOfferStats"}), frozenset(ROLES)),
     # GetDecision, WhyNot (the decision log): everyone, like GetOfferStats
@@ -361,6 +364,7 @@ BODIES: dict[str, Callable[[Tenant, list[str]], dict[str, Any]]] = {
     "UpdateTenantSettings": lambda t, p: {"timezone": "Europe/Paris"},
     "CreateApiKey": lambda t, p: {"role": DECIDE, "name": "made by the test"},
     "Decide": lambda t, p: {"customerId": "cust-1"},
+    "BatchDecide": lambda t, p: {"requests": [{"customerId": "cust-1"}, {"customerId": "cust-2"}]},
     "RecordOutcome": _outcome,
     "RecordOutcomes": _outcomes,
 }

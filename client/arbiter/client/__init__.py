@@ -1,6 +1,6 @@
 """Arbiter's Python client: `Client`, the error tree and seed-shape helpers."""
 
-from ._client import Client, outcome
+from ._client import Client, decide_request, outcome
 from ._errors import (
     AlreadyExistsError,
     ArbiterError,
@@ -42,6 +42,7 @@ __all__ = [
     "UnavailableError",
     "category_from_dict",
     "category_to_dict",
+    "decide_request",
     "error_from_rpc",
     "message_to_dict",
     "offer_from_dict",

@@ -80,11 +80,13 @@ def _int64_strings_to_numbers(message: Message, body: dict[str, Any]) -> None:
             continue
         if field.message_type is not None and field.message_type.full_name.startswith("google.protobuf."):
             continue
+        if field.message_type is not None and field.message_type.GetOptions().map_entry:
+            continue  # maps: none of Arbiter's holds 64-bit integers (and their entries are no messages here)
         if field.message_type is not None:
             if field.is_repeated:
                 for item_msg, item in zip(getattr(message, field.name), body[key], strict=False):
                     _int64_strings_to_numbers(item_msg, item)
-            elif not field.message_type.GetOptions().map_entry:
+            else:
                 _int64_strings_to_numbers(getattr(message, field.name), body[key])
         elif field.cpp_type in (field.CPPTYPE_INT64, field.CPPTYPE_UINT64):
             value = body[key]

@@ -98,6 +98,24 @@ FUNNEL_STEP_BUDGET: FunnelStep
 FUNNEL_STEP_RANK: FunnelStep
 FUNNEL_STEP_OUTPUT: FunnelStep
 
+class BatchDecideRequest(_message.Message):
+    __slots__ = ("requests",)
+    REQUESTS_FIELD_NUMBER: _ClassVar[int]
+    requests: _containers.RepeatedCompositeFieldContainer[DecideRequest]
+    def __init__(self, requests: _Optional[_Iterable[_Union[DecideRequest, _Mapping]]] = ...) -> None: ...
+
+class BatchDecideResponse(_message.Message):
+    __slots__ = ("responses",)
+    RESPONSES_FIELD_NUMBER: _ClassVar[int]
+    responses: _containers.RepeatedCompositeFieldContainer[DecideResponse]
+    def __init__(self, responses: _Optional[_Iterable[_Union[DecideResponse, _Mapping]]] = ...) -> None: ...
+
+class StreamDecideRequest(_message.Message):
+    __slots__ = ("requests",)
+    REQUESTS_FIELD_NUMBER: _ClassVar[int]
+    requests: _containers.RepeatedCompositeFieldContainer[DecideRequest]
+    def __init__(self, requests: _Optional[_Iterable[_Union[DecideRequest, _Mapping]]] = ...) -> None: ...
+
 class DecideRequest(_message.Message):
     __slots__ = ("customer_id", "segments", "attributes", "offer_propensities", "model_propensities", "channel", "limit", "category_ids", "sub_category_ids", "tags", "decision_time", "explain", "dry_run", "record_impressions")
     class OfferPropensitiesEntry(_message.Message):

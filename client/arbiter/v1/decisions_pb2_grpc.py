@@ -65,6 +65,16 @@ class DecisionServiceStub:
                 request_serializer=arbiter_dot_v1_dot_decisions__pb2.WhyNotRequest.SerializeToString,
                 response_deserializer=arbiter_dot_v1_dot_decisions__pb2.WhyNotResponse.FromString,
                 _registered_method=True)
+        self.BatchDecide = channel.unary_unary(
+                '/arbiter.v1.DecisionService/BatchDecide',
+                request_serializer=arbiter_dot_v1_dot_decisions__pb2.BatchDecideRequest.SerializeToString,
+                response_deserializer=arbiter_dot_v1_dot_decisions__pb2.BatchDecideResponse.FromString,
+                _registered_method=True)
+        self.StreamDecide = channel.unary_stream(
+                '/arbiter.v1.DecisionService/StreamDecide',
+                request_serializer=arbiter_dot_v1_dot_decisions__pb2.StreamDecideRequest.SerializeToString,
+                response_deserializer=arbiter_dot_v1_dot_decisions__pb2.DecideResponse.FromString,
+                _registered_method=True)
 
 
 class DecisionServiceServicer:
@@ -123,6 +133,27 @@ class DecisionServiceServicer:
         context.set_details('Method not implemented!')
         raise NotImplementedError('Method not implemented!')
 
+    def BatchDecide(self, request, context):
+        """Decides for many customers in one call (1 to 1,000 requests), for
+        outbound and segment runs: each request is answered exactly as its own
+        Decide would be (same funnel, offers, order and scores; a decision id of
+        its own), one after another in the order given. Every request is checked
+        first; any bad one rejects the whole call with INVALID_ARGUMENT naming
+        "requests[i].field". Roles: admin, decide.
+        """
+        context.set_code(grpc.StatusCode.UNIMPLEMENTED)
+        context.set_details('Method not implemented!')
+        raise NotImplementedError('Method not implemented!')
+
+    def StreamDecide(self, request, context):
+        """BatchDecide for larger runs: up to 100,000 requests (within the message
+        size limit), each answer streamed as soon as it is made, in the order of
+        the requests. Checked first like BatchDecide.
+        """
+        context.set_code(grpc.StatusCode.UNIMPLEMENTED)
+        context.set_details('Method not implemented!')
+        raise NotImplementedError('Method not implemented!')
+
 
 def add_DecisionServiceServicer_to_server(servicer, server):
     rpc_method_handlers = {
@@ -155,6 +186,16 @@ def add_DecisionServiceServicer_to_server(servicer, server):
                     servicer.WhyNot,
                     request_deserializer=arbiter_dot_v1_dot_decisions__pb2.WhyNotRequest.FromString,
                     response_serializer=arbiter_dot_v1_dot_decisions__pb2.WhyNotResponse.SerializeToString,
+            ),
+            'BatchDecide': grpc.unary_unary_rpc_method_handler(
+                    servicer.BatchDecide,
+                    request_deserializer=arbiter_dot_v1_dot_decisions__pb2.BatchDecideRequest.FromString,
+                    response_serializer=arbiter_dot_v1_dot_decisions__pb2.BatchDecideResponse.SerializeToString,
+            ),
+            'StreamDecide': grpc.unary_stream_rpc_method_handler(
+                    servicer.StreamDecide,
+                    request_deserializer=arbiter_dot_v1_dot_decisions__pb2.StreamDecideRequest.FromString,
+                    response_serializer=arbiter_dot_v1_dot_decisions__pb2.DecideResponse.SerializeToString,
             ),
     }
     generic_handler = grpc.method_handlers_generic_handler(
@@ -320,6 +361,60 @@ class DecisionService:
             '/arbiter.v1.DecisionService/WhyNot',
             arbiter_dot_v1_dot_decisions__pb2.WhyNotRequest.SerializeToString,
             arbiter_dot_v1_dot_decisions__pb2.WhyNotResponse.FromString,
+            options,
+            channel_credentials,
+            insecure,
+            call_credentials,
+            compression,
+            wait_for_ready,
+            timeout,
+            metadata,
+            _registered_method=True)
+
+    @staticmethod
+    def BatchDecide(request,
+            target,
+            options=(),
+            channel_credentials=None,
+            call_credentials=None,
+            insecure=False,
+            compression=None,
+            wait_for_ready=None,
+            timeout=None,
+            metadata=None):
+        return grpc.experimental.unary_unary(
+            request,
+            target,
+            '/arbiter.v1.DecisionService/BatchDecide',
+            arbiter_dot_v1_dot_decisions__pb2.BatchDecideRequest.SerializeToString,
+            arbiter_dot_v1_dot_decisions__pb2.BatchDecideResponse.FromString,
+            options,
+            channel_credentials,
+            insecure,
+            call_credentials,
+            compression,
+            wait_for_ready,
+            timeout,
+            metadata,
+            _registered_method=True)
+
+    @staticmethod
+    def StreamDecide(request,
+            target,
+            options=(),
+            channel_credentials=None,
+            call_credentials=None,
+            insecure=False,
+            compression=None,
+            wait_for_ready=None,
+            timeout=None,
+            metadata=None):
+        return grpc.experimental.unary_stream(
+            request,
+            target,
+            '/arbiter.v1.DecisionService/StreamDecide',
+            arbiter_dot_v1_dot_decisions__pb2.StreamDecideRequest.SerializeToString,
+            arbiter_dot_v1_dot_decisions__pb2.DecideResponse.FromString,
             options,
             channel_credentials,
             insecure,

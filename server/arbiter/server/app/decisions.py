@@ -9,7 +9,9 @@ concurrent decisions cannot both pass a cap.
 
 from __future__ import annotations
 
+import asyncio
 import time
+from collections.abc import AsyncIterator, Sequence
 from dataclasses import dataclass, replace
 from datetime import date
 
@@ -22,10 +24,11 @@ from ..domain.decisions import (
     DecidedOffer,
     DecisionRequest,
     DecisionResult,
+    batch_size_problem,
     effective_limit,
     validate_decision_request,
 )
-from ..domain.errors import Decoded, FieldViolation, NotFound, raise_if_invalid
+from ..domain.errors import Decoded, FieldViolation, InvalidArgument, NotFound, raise_if_invalid
 from ..domain.ids import new_id
 from ..domain.offers import Offer
 from ..domain.outcomes import SERVER_TIME, OutcomeInput, OutcomeType, adaptive_estimate
@@ -132,8 +135,35 @@ class DecisionUseCases:
 
     async def decide(self, principal: Principal, decoded: Decoded[DecisionRequest]) -> Decision:
         require(principal, Permission.DECIDE)
-        request = self._validated(decoded)
-        tenant = principal.tenant
+        return await self._decide(principal.tenant, self._validated(decoded))
+
+    async def decide_many(
+        self, principal: Principal, batch: Sequence[Decoded[DecisionRequest]], *, limit: int
+    ) -> AsyncIterator[Decision]:
+        """Each request decided exactly as `decide` would, one after another in order (BatchDecide, StreamDecide).
+
+        Every request is checked before the first is decided, so a bad one
+        refuses the whole batch, naming `requests[i].<field>`. The loop is
+        given back between two decisions: a batch must not hold up other callers.
+        """
+        require(principal, Permission.DECIDE)
+        problem = batch_size_problem(len(batch), limit)
+        if problem is not None:
+            raise InvalidArgument.single("requests", problem)
+        requests: list[DecisionRequest] = []
+        violations: list[FieldViolation] = []
+        for i, decoded in enumerate(batch):
+            try:
+                requests.append(self._validated(decoded))
+            except InvalidArgument as error:
+                violations.extend(FieldViolation(f"requests[{i}].{v.field}", v.description) for v in error.violations)
+        if violations:
+            raise InvalidArgument(violations)
+        for request in requests:
+            yield await self._decide(principal.tenant, request)
+            await asyncio.sleep(0)
+
+    async def _decide(self, tenant: str, request: DecisionRequest) -> Decision:
         decision_id = new_id(DECISION_PREFIX)
         # A kept decision stores every candidate's fate, so the funnel explains it whatever the caller asked.
         keep = self._log_sample > 0.0 and sampled(decision_id, self._log_sample)

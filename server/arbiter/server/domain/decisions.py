@@ -15,6 +15,8 @@ from .outcomes import MAX_CHANNEL_LENGTH, MAX_CUSTOMER_ID_LENGTH, SERVER_TIME
 
 DEFAULT_LIMIT = 5
 MAX_LIMIT = 50
+MAX_BATCH_DECISIONS = 1_000  # requests in one BatchDecide
+MAX_STREAM_DECISIONS = 100_000  # requests in one StreamDecide
 MAX_SEGMENTS = 100
 MAX_PROPENSITIES = 1_000
 # A Decide's `attributes` bound the work one request may cost (decoding, checking, formulas):
@@ -109,6 +111,13 @@ class DecisionResult:
 
 def effective_limit(limit: int) -> int:
     return DEFAULT_LIMIT if limit == 0 else limit
+
+
+def batch_size_problem(count: int, limit: int) -> str | None:
+    """Why a batch of `count` Decide requests is refused when at most `limit` are allowed (None: it is not)."""
+    if 1 <= count <= limit:
+        return None
+    return f"must hold 1 to {limit:,} requests, got {count:,}"
 
 
 def validate_decision_request(request: DecisionRequest) -> list[FieldViolation]:

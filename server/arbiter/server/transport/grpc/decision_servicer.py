@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from collections.abc import AsyncIterator, Sequence
 from typing import Any
 
 import grpc
@@ -9,15 +10,18 @@ from google.protobuf import struct_pb2, timestamp_pb2
 
 from arbiter.v1 import decisions_pb2, decisions_pb2_grpc
 
-from ...app.decisions import DecisionUseCases
+from ...app.decisions import Decision, DecisionUseCases
 from ...app.outcomes import OutcomeUseCases
 from ...domain.decision_log import LoggedDecision
 from ...domain.decisions import (
     MAX_ATTRIBUTE_VALUES,
     MAX_ATTRIBUTES_BYTES,
+    MAX_BATCH_DECISIONS,
+    MAX_STREAM_DECISIONS,
     TOO_MANY_ATTRIBUTE_VALUES,
     DecisionRequest,
     attributes_too_large,
+    batch_size_problem,
 )
 from ...domain.errors import Decoded, InvalidArgument, ViolationCollector
 from ...domain.offers import from_micros
@@ -48,40 +52,25 @@ class DecisionServicer(decisions_pb2_grpc.DecisionServiceServicer):
         self, request: decisions_pb2.DecideRequest, context: grpc.aio.ServicerContext
     ) -> decisions_pb2.DecideResponse:
         decision = await self._decisions.decide(principal(), decision_request_from_proto(request))
-        result = decision.result
-        response = decisions_pb2.DecideResponse(decision_id=decision.decision_id)
-        response.decision_time.FromMicroseconds(decision.decision_us)
-        for decided in result.offers:
-            offer = decided.offer
-            out = response.offers.add(
-                rank=decided.rank,
-                offer_id=offer.id,
-                name=offer.name,
-                short_desc=offer.short_desc,
-                score=decided.score,
-                propensity=decided.propensity,
-                propensity_source=decided.source.value,
-                priority_score=offer.priority_score,
-                mandatory=offer.mandatory,
-                category_id=offer.category_id,
-                sub_category_id=offer.sub_category_id,
-            )
-            out.tags.extend(offer.tags)
-            if decided.personalization:
-                out.personalization.update(decided.personalization)
-        if result.candidates is not None:
-            for fate in result.candidates:
-                response.candidates.add(
-                    offer_id=fate.offer.id,
-                    name=fate.offer.name,
-                    selected=fate.selected,
-                    reason=fate.reason.value,
-                    message=fate.message,
-                    score=fate.score,
-                    propensity=fate.propensity,
-                    mandatory=fate.offer.mandatory,
-                )
+        return decide_response(decision)
+
+    async def BatchDecide(
+        self, request: decisions_pb2.BatchDecideRequest, context: grpc.aio.ServicerContext
+    ) -> decisions_pb2.BatchDecideResponse:
+        response = decisions_pb2.BatchDecideResponse()
+        async for decision in self._decisions.decide_many(
+            principal(), _decoded_batch(request.requests, MAX_BATCH_DECISIONS), limit=MAX_BATCH_DECISIONS
+        ):
+            response.responses.append(decide_response(decision))
         return response
+
+    async def StreamDecide(
+        self, request: decisions_pb2.StreamDecideRequest, context: grpc.aio.ServicerContext
+    ) -> AsyncIterator[decisions_pb2.DecideResponse]:
+        async for decision in self._decisions.decide_many(
+            principal(), _decoded_batch(request.requests, MAX_STREAM_DECISIONS), limit=MAX_STREAM_DECISIONS
+        ):
+            yield decide_response(decision)
 
     async def RecordOutcome(
         self, request: decisions_pb2.RecordOutcomeRequest, context: grpc.aio.ServicerContext
@@ -168,6 +157,55 @@ class DecisionServicer(decisions_pb2_grpc.DecisionServiceServicer):
             out.model_reference = stats.model_reference
             out.model_estimate = stats.model_estimate
         return decisions_pb2.GetOfferStatsResponse(stats=out)
+
+
+def decide_response(decision: Decision) -> decisions_pb2.DecideResponse:
+    """A decision as Decide answers it (BatchDecide and StreamDecide answer each request the same way)."""
+    result = decision.result
+    response = decisions_pb2.DecideResponse(decision_id=decision.decision_id)
+    response.decision_time.FromMicroseconds(decision.decision_us)
+    for decided in result.offers:
+        offer = decided.offer
+        out = response.offers.add(
+            rank=decided.rank,
+            offer_id=offer.id,
+            name=offer.name,
+            short_desc=offer.short_desc,
+            score=decided.score,
+            propensity=decided.propensity,
+            propensity_source=decided.source.value,
+            priority_score=offer.priority_score,
+            mandatory=offer.mandatory,
+            category_id=offer.category_id,
+            sub_category_id=offer.sub_category_id,
+        )
+        out.tags.extend(offer.tags)
+        if decided.personalization:
+            out.personalization.update(decided.personalization)
+    if result.candidates is not None:
+        for fate in result.candidates:
+            response.candidates.add(
+                offer_id=fate.offer.id,
+                name=fate.offer.name,
+                selected=fate.selected,
+                reason=fate.reason.value,
+                message=fate.message,
+                score=fate.score,
+                propensity=fate.propensity,
+                mandatory=fate.offer.mandatory,
+            )
+    return response
+
+
+def _decoded_batch(requests: Sequence[decisions_pb2.DecideRequest], limit: int) -> list[Decoded[DecisionRequest]]:
+    """Each request decoded as Decide decodes it; too many is refused from the count alone, before any is read.
+
+    (An empty batch goes on to the use case, which refuses it the same way after its role check.)
+    """
+    problem = batch_size_problem(len(requests), limit) if requests else None
+    if problem is not None:
+        raise InvalidArgument.single("requests", problem)
+    return [decision_request_from_proto(request) for request in requests]
 
 
 def _event_us(ts: timestamp_pb2.Timestamp, v: ViolationCollector, path: str) -> int:

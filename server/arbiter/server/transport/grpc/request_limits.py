@@ -16,6 +16,7 @@ from collections.abc import Callable, Iterator
 from dataclasses import dataclass
 from typing import Any
 
+from ...domain.decisions import MAX_BATCH_DECISIONS
 from ...domain.errors import InvalidArgument, ResourceExhausted
 from ...domain.outcomes import MAX_BULK_OUTCOMES
 
@@ -70,6 +71,12 @@ REQUEST_ITEM_LIMITS = {
         1,
         MAX_BULK_OUTCOMES,
         f"must hold 1 to {MAX_BULK_OUTCOMES} outcomes, got more than {MAX_BULK_OUTCOMES}",
+    ),
+    "/arbiter.v1.DecisionService/BatchDecide": ItemLimit(
+        "requests",
+        1,
+        MAX_BATCH_DECISIONS,
+        f"must hold 1 to {MAX_BATCH_DECISIONS:,} requests, got more than {MAX_BATCH_DECISIONS:,}",
     ),
 }
 # Below this a request is decoded at once (cheaper than counting its items in Python).
