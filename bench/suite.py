@@ -9,6 +9,8 @@ client; then, on that same process:
 3. latency     h2load --rps at half of (2)'s maximum, percentiles from its log,
 4. outcomes    (1,000-offer process only) bench/loadgen.py: its own ceiling
                against Health/Check, then RecordOutcome and RecordOutcomes.
+5. batch-decide (1,000-offer process only) BatchDecide calls of 1,000
+               customers, one at a time (bench/batch_decide.py): decisions/s.
 
 Three scenarios have servers of their own, with the same 1,000-offer tenant:
 
@@ -63,7 +65,7 @@ from grpc_health.v1 import health_pb2
 
 from arbiter.client import Client
 from arbiter.v1 import decisions_pb2_grpc
-from bench import after_write, h2load, huge_request, noisy
+from bench import after_write, batch_decide, h2load, huge_request, noisy
 from bench.catalogue import SyntheticTenant, load_tenant
 from bench.report import RESULTS_DIR, Report, Row, machine, reached, table, write
 from bench.server_process import SERVER_CORE, BenchServer, CallCounts, counts_delta, non_ok
@@ -74,6 +76,7 @@ SCENARIOS = (
     "decide-10k",
     "latency",
     "outcomes",
+    "batch-decide",
     "after-write",
     "rest",
     "http-idle",
@@ -82,6 +85,7 @@ SCENARIOS = (
     "noisy",
 )
 SMALL, LARGE = 1_000, 10_000
+BATCH_DECIDE_TARGET = 10_000  # decisions/s on the server's one core, 1,000 offers
 REPO = Path(__file__).resolve().parent.parent
 HEALTH_PATH = "/grpc.health.v1.Health/Check"
 DECIDE_PATH = "/arbiter.v1.DecisionService/Decide"
@@ -190,7 +194,7 @@ class Plan:
         that run's maximum anyway.
         """
         sizes = []
-        if self.scenarios & {"ceiling", "decide-1k", "latency", "outcomes", "after-write"}:
+        if self.scenarios & {"ceiling", "decide-1k", "latency", "outcomes", "batch-decide", "after-write"}:
             sizes.append(SMALL)
         if self.scenarios & {"decide-10k", "after-write"}:
             sizes.append(LARGE)
@@ -258,7 +262,9 @@ class Run:
         log.parent.mkdir(parents=True, exist_ok=True)
         with BenchServer(self.scratch / f"arbiter-n{size}.db", log) as server:
             say(f"[n={size:,}] server pid {server.pid} on core {SERVER_CORE}, {server.target}")
-            needs_tenant = bool(plan.scenarios & {"decide-1k", "decide-10k", "latency", "outcomes", "after-write"})
+            needs_tenant = bool(
+                plan.scenarios & {"decide-1k", "decide-10k", "latency", "outcomes", "batch-decide", "after-write"}
+            )
             tenant: SyntheticTenant | None = None
             if needs_tenant:
                 tenant = self._load(server, size)
@@ -271,6 +277,8 @@ class Run:
                 self.latency(server, size, tenant, decide_max)
             if tenant is not None and "outcomes" in plan.scenarios and size == SMALL:
                 self.outcomes(server, size, tenant)
+            if tenant is not None and "batch-decide" in plan.scenarios and size == SMALL:
+                self.batch_decide(server, size, tenant)
             if tenant is not None and "after-write" in plan.scenarios:
                 self.after_write(server, size, tenant)
             self.report.phases.append(
@@ -453,6 +461,37 @@ class Run:
                 target=f"p99 ≤ {P99_TARGET_MS:g} ms",
                 met=p99 <= P99_TARGET_MS and bad == 0,
                 note=note,
+            )
+        )
+
+    def batch_decide(self, server: BenchServer, size: int, tenant: SyntheticTenant) -> None:
+        """Decisions per second through BatchDecide, 1,000 customers a call, one call at a time."""
+        before = server.call_counts()
+        run = batch_decide.measure(server.target, tenant, calls=3 if self.plan.quick else 10)
+        delta = counts_delta(before, server.call_counts())
+        bad = self._check_non_ok(f"batch-decide n={size}", delta)
+        rate = run.decisions_per_second
+        self.report.phases.append(
+            {
+                "phase": f"batch-decide n={size}",
+                "batch": run.batch,
+                "calls": run.calls,
+                "seconds": run.seconds,
+                "decisions_per_s": rate,
+                "server_counts": delta,
+                "non_ok": bad,
+            }
+        )
+        say(f"[n={size:,}] BatchDecide of {run.batch:,}: {rate:,.0f} decisions/s over {run.calls} calls")
+        self.report.rows.append(
+            Row(
+                scenario=f"BatchDecide, {run.batch:,} customers a call, one call at a time",
+                offers=size,
+                throughput=rate,
+                unit="decisions/s",
+                target=f"≥ {BATCH_DECIDE_TARGET:,} decisions/s",
+                met=rate >= BATCH_DECIDE_TARGET,
+                non_ok=bad,
             )
         )
 
