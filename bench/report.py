@@ -43,6 +43,7 @@ class Report:
     phases: list[dict[str, Any]] = field(default_factory=list)
     catalogues: list[dict[str, Any]] = field(default_factory=list)
     failures: list[str] = field(default_factory=list)
+    warnings: list[str] = field(default_factory=list)  # about the run itself (a busy machine)
     method_notes: list[str] = field(default_factory=list)  # how a scenario measured and checked, for the report
     finished_at: datetime | None = None
 
@@ -64,6 +65,7 @@ class Report:
             "settings": self.settings,
             "ok": self.ok,
             "failures": self.failures,
+            "warnings": self.warnings,
             "method_notes": self.method_notes,
             "rows": [asdict(row) for row in self.rows],
             "catalogues": self.catalogues,
@@ -160,6 +162,8 @@ def markdown(report: Report) -> str:
         + ("each with two computed fields; " if settings.get("computed_fields", True) else "without computed fields; ")
         + f"{settings.get('policies', 0)} active contact policies of mixed types.",
         "",
+        *(f"**Warning:** {warning}." for warning in report.warnings),
+        *([""] if report.warnings else []),
         table(report.rows),
         "",
     ]
@@ -230,7 +234,7 @@ def reached(row: Row) -> str:
 
 
 def write(report: Report, results_dir: Path = RESULTS_DIR) -> tuple[Path, Path]:
-    """bench/results/<UTC date>-<time>.json (raw numbers) and bench/results/latest.md."""
+    """<results_dir>/<UTC date>-<time>.json (raw numbers) and <results_dir>/latest.md."""
     results_dir.mkdir(parents=True, exist_ok=True)
     stamp = report.started_at.strftime("%Y-%m-%d-%H%M%S")
     raw = results_dir / f"{stamp}.json"
