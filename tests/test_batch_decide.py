@@ -12,7 +12,7 @@ import pytest
 from rest_helpers import RestClient
 from serverproc import ServerProcess
 
-from arbiter.client import Client, InvalidArgumentError, decide_request
+from arbiter.client import Client, InvalidArgumentError, ResourceExhaustedError, decide_request
 from arbiter.client._seed import message_to_dict
 from arbiter.v1 import decisions_pb2, decisions_pb2_grpc
 
@@ -66,7 +66,7 @@ def server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[ServerProcess]:
         yield process
 
 
-def _requests(count: int, seed: int = 7) -> list[decisions_pb2.DecideRequest]:
+def _requests(count: int, seed: int = 7, *, explain: bool = True) -> list[decisions_pb2.DecideRequest]:
     """Varied requests, all pinned to one instant so separate calls see the same clock."""
     chosen = random.Random(seed)
     return [
@@ -78,7 +78,7 @@ def _requests(count: int, seed: int = 7) -> list[decisions_pb2.DecideRequest]:
             limit=chosen.choice((0, 1, 3, 10)),
             tags=["even"] if chosen.random() < 0.2 else (),
             decision_time=DECISION_TIME,
-            explain=chosen.random() < 0.3,
+            explain=explain and chosen.random() < 0.3,
         )
         for _ in range(count)
     ]
@@ -91,20 +91,64 @@ def _comparable(response: decisions_pb2.DecideResponse) -> dict[str, Any]:
     return answer
 
 
-def test_each_answer_is_the_one_its_own_decide_gives(server: ServerProcess) -> None:
-    requests = _requests(120)
+def _alone(server: ServerProcess, requests: list[decisions_pb2.DecideRequest]) -> list[decisions_pb2.DecideResponse]:
     with server.channel() as channel:
         decide = decisions_pb2_grpc.DecisionServiceStub(channel).Decide
-        alone = [decide(request, metadata=(("x-tenant-id", TENANT),), timeout=10) for request in requests]
+        return [decide(request, metadata=(("x-tenant-id", TENANT),), timeout=10) for request in requests]
+
+
+def test_each_answer_is_the_one_its_own_decide_gives(server: ServerProcess) -> None:
+    requests = _requests(120, explain=False)
+    alone = _alone(server, requests)
     with Client(server.target, tenant=TENANT) as client:
         batched = client.batch_decide(requests)
-        streamed = list(client.stream_decide(requests))
-    assert len(batched) == len(streamed) == len(requests)
+    assert len(batched) == len(requests)
     assert [_comparable(r) for r in batched] == [_comparable(r) for r in alone]
-    assert [_comparable(r) for r in streamed] == [_comparable(r) for r in alone]
-    assert any(r.offers for r in batched) and any(r.candidates for r in batched)  # the cases say something
-    ids = [r.decision_id for r in (*alone, *batched, *streamed)]
+    assert any(r.offers for r in batched) and any(not r.offers for r in batched)  # the cases say something
+    ids = [r.decision_id for r in (*alone, *batched)]
     assert len(set(ids)) == len(ids)
+
+
+def test_each_streamed_answer_is_the_one_its_own_decide_gives_explain_included(server: ServerProcess) -> None:
+    requests = _requests(120)
+    alone = _alone(server, requests)
+    with Client(server.target, tenant=TENANT) as client:
+        streamed = list(client.stream_decide(requests))
+    assert [_comparable(r) for r in streamed] == [_comparable(r) for r in alone]
+    assert any(r.candidates for r in streamed)
+
+
+def test_one_answer_for_many_takes_neither_explain_nor_recorded_impressions(server: ServerProcess) -> None:
+    requests = [decide_request("a"), decide_request("b", explain=True), decide_request("c", record_impressions=True)]
+    with Client(server.target, tenant=TENANT) as client, pytest.raises(InvalidArgumentError) as refused:
+        client.batch_decide(requests)
+    assert [v.field for v in refused.value.field_violations] == ["requests[1].explain", "requests[2].recordImpressions"]
+    assert "StreamDecide" in refused.value.field_violations[0].description
+
+
+def test_a_batch_whose_answers_would_not_fit_one_message_is_refused(tmp_path: Any) -> None:
+    """Each answer carries 1,000 characters of personalisation per offer: 1,000 of them are far over 4 MiB."""
+    with ServerProcess(tmp_path / "big.db") as process, Client(process.target, tenant="big") as client:
+        client.create_category(
+            {
+                "name": "Long",
+                "customFields": [
+                    {"key": "note", "type": "computed", "outputType": "text", "formula": "concat(customer.note)"}
+                ],
+            },
+            category_id="cat_long",
+        )
+        for i in range(5):
+            client.create_offer({"name": f"Long {i}", "status": "active", "categoryId": "cat_long"})
+        note = {"note": "x" * 1_000}
+        small = client.batch_decide([decide_request(f"c{i}", attributes=note) for i in range(100)])
+        assert all(len(r.offers) == 5 for r in small)
+        with pytest.raises(ResourceExhaustedError) as refused:
+            client.batch_decide([decide_request(f"c{i}", attributes=note) for i in range(1_000)])
+        assert refused.value.reason == "ANSWER_TOO_LARGE" and "StreamDecide" in str(refused.value)
+        assert (
+            len(list(client.stream_decide([decide_request(f"c{i}", attributes=note) for i in range(1_000)]))) == 1_000
+        )
 
 
 def test_a_stream_takes_more_than_a_batch_may(server: ServerProcess) -> None:
@@ -124,9 +168,12 @@ def test_a_stream_takes_more_than_a_batch_may(server: ServerProcess) -> None:
 def test_a_bad_request_refuses_the_whole_batch_naming_it_and_records_nothing(server: ServerProcess) -> None:
     with Client(server.target, tenant=TENANT) as client:
         offer = client.create_offer({"name": "Recorded once", "status": "active", "priority": "critical"})
-        good = decide_request("someone", record_impressions=True, limit=50)
-        bad = [good, decide_request("", record_impressions=True), good, decide_request("x", limit=99)]
-        for call in (client.batch_decide, lambda requests: list(client.stream_decide(requests))):
+        for call, record in (
+            (client.batch_decide, False),
+            (lambda requests: list(client.stream_decide(requests)), True),
+        ):
+            good = decide_request("someone", record_impressions=record, limit=50)
+            bad = [good, decide_request(""), good, decide_request("x", limit=99)]
             with pytest.raises(InvalidArgumentError) as refused:
                 call(bad)
             assert sorted(v.field for v in refused.value.field_violations) == [
@@ -141,13 +188,13 @@ def test_recorded_impressions_count_in_order_so_a_cap_holds(server: ServerProces
     with Client(server.target, tenant="capped") as client:
         offer = client.create_offer({"name": "Three only", "status": "active", "budget": {"maxImpressions": 3}})
         requests = [decide_request(f"c{i}", record_impressions=True) for i in range(5)]
-        answers = client.batch_decide(requests)
+        answers = list(client.stream_decide(requests))
         assert [[o.offer_id for o in a.offers] for a in answers] == [[offer.id]] * 3 + [[]] * 2
         assert client.get_offer_stats(offer.id).lifetime_impressions == 3
 
 
 def test_the_rest_route_answers_as_grpc(server: ServerProcess) -> None:
-    requests = _requests(20, seed=3)
+    requests = _requests(20, seed=3, explain=False)
     with Client(server.target, tenant=TENANT) as client:
         expected = [
             [(o.offer_id, o.rank, o.score, dict(o.personalization)) for o in answer.offers]

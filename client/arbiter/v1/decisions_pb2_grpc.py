@@ -139,7 +139,9 @@ class DecisionServiceServicer:
         Decide would be (same funnel, offers, order and scores; a decision id of
         its own), one after another in the order given. Every request is checked
         first; any bad one rejects the whole call with INVALID_ARGUMENT naming
-        "requests[i].field". Roles: admin, decide.
+        "requests[i].field". The answers travel in one message, so requests may
+        not ask for explain or record_impressions (use StreamDecide), and answers
+        over 4 MiB in all are RESOURCE_EXHAUSTED. Roles: admin, decide.
         """
         context.set_code(grpc.StatusCode.UNIMPLEMENTED)
         context.set_details('Method not implemented!')
@@ -148,7 +150,8 @@ class DecisionServiceServicer:
     def StreamDecide(self, request, context):
         """BatchDecide for larger runs: up to 100,000 requests (within the message
         size limit), each answer streamed as soon as it is made, in the order of
-        the requests. Checked first like BatchDecide.
+        the requests; explain and record_impressions are taken. Checked first
+        like BatchDecide.
         """
         context.set_code(grpc.StatusCode.UNIMPLEMENTED)
         context.set_details('Method not implemented!')

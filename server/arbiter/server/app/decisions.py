@@ -138,13 +138,17 @@ class DecisionUseCases:
         return await self._decide(principal.tenant, self._validated(decoded))
 
     async def decide_many(
-        self, principal: Principal, batch: Sequence[Decoded[DecisionRequest]], *, limit: int
+        self, principal: Principal, batch: Sequence[Decoded[DecisionRequest]], *, limit: int, one_answer: bool
     ) -> AsyncIterator[Decision]:
         """Each request decided exactly as `decide` would, one after another in order (BatchDecide, StreamDecide).
 
         Every request is checked before the first is decided, so a bad one
         refuses the whole batch, naming `requests[i].<field>`. The loop is
         given back between two decisions: a batch must not hold up other callers.
+        With `one_answer` (BatchDecide) every decision goes out in one message,
+        which may turn out too large to send: so no request may ask for
+        `explain`, whose answers grow with the catalogue, nor for
+        `recordImpressions`, which would be kept for answers never delivered.
         """
         require(principal, Permission.DECIDE)
         problem = batch_size_problem(len(batch), limit)
@@ -157,6 +161,15 @@ class DecisionUseCases:
                 requests.append(self._validated(decoded))
             except InvalidArgument as error:
                 violations.extend(FieldViolation(f"requests[{i}].{v.field}", v.description) for v in error.violations)
+            if one_answer:
+                violations.extend(
+                    FieldViolation(f"requests[{i}].{field}", f"is not taken in one answer for many: {why}")
+                    for field, asked, why in (
+                        ("explain", decoded.value.explain, "use StreamDecide, or Decide"),
+                        ("recordImpressions", decoded.value.record_impressions, "use StreamDecide, or Decide"),
+                    )
+                    if asked
+                )
         if violations:
             raise InvalidArgument(violations)
         for request in requests:

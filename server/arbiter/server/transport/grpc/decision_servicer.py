@@ -23,7 +23,7 @@ from ...domain.decisions import (
     attributes_too_large,
     batch_size_problem,
 )
-from ...domain.errors import Decoded, InvalidArgument, ViolationCollector
+from ...domain.errors import Decoded, InvalidArgument, ResourceExhausted, ViolationCollector
 from ...domain.offers import from_micros
 from ...domain.outcomes import SERVER_TIME, OutcomeInput, OutcomeRecord, OutcomeType, bulk_size_problem
 from ...domain.timekeeping import event_time_problem, to_epoch_micros
@@ -31,6 +31,8 @@ from .interceptor import principal
 from .messages import count_struct_values, enum_from_proto, struct_to_dict, timestamp_to_datetime
 
 _OUTCOME_TYPES = {int(t): t for t in OutcomeType}
+# BatchDecide's whole answer is one message: it must fit what gRPC clients accept by default.
+BATCH_ANSWER_BYTES = 4 * 1024 * 1024
 # No attributes within the domain's limits take more protobuf bytes than this: each value adds
 # at most 16 bytes of framing to its compact JSON (a number's 8-byte double, tags, lengths).
 _ATTRIBUTES_STRUCT_BYTES = MAX_ATTRIBUTES_BYTES + 16 * MAX_ATTRIBUTE_VALUES
@@ -58,17 +60,32 @@ class DecisionServicer(decisions_pb2_grpc.DecisionServiceServicer):
         self, request: decisions_pb2.BatchDecideRequest, context: grpc.aio.ServicerContext
     ) -> decisions_pb2.BatchDecideResponse:
         response = decisions_pb2.BatchDecideResponse()
+        size = 0
         async for decision in self._decisions.decide_many(
-            principal(), _decoded_batch(request.requests, MAX_BATCH_DECISIONS), limit=MAX_BATCH_DECISIONS
+            principal(),
+            _decoded_batch(request.requests, MAX_BATCH_DECISIONS),
+            limit=MAX_BATCH_DECISIONS,
+            one_answer=True,
         ):
-            response.responses.append(decide_response(decision))
+            answer = decide_response(decision)
+            size += answer.ByteSize() + 8  # its tag and length
+            if size > BATCH_ANSWER_BYTES:
+                raise ResourceExhausted(
+                    f"the answers come to more than {BATCH_ANSWER_BYTES:,} bytes, a client's default receive limit: "
+                    "decide fewer customers a call, or use StreamDecide",
+                    reason="ANSWER_TOO_LARGE",
+                )
+            response.responses.append(answer)
         return response
 
     async def StreamDecide(
         self, request: decisions_pb2.StreamDecideRequest, context: grpc.aio.ServicerContext
     ) -> AsyncIterator[decisions_pb2.DecideResponse]:
         async for decision in self._decisions.decide_many(
-            principal(), _decoded_batch(request.requests, MAX_STREAM_DECISIONS), limit=MAX_STREAM_DECISIONS
+            principal(),
+            _decoded_batch(request.requests, MAX_STREAM_DECISIONS),
+            limit=MAX_STREAM_DECISIONS,
+            one_answer=False,
         ):
             yield decide_response(decision)
 
