@@ -13,7 +13,7 @@ PIP_INSTALL := $(PY) -m pip install --quiet --disable-pip-version-check --config
 DB ?= arbiter.db
 ADDRESS ?= 127.0.0.1:50051
 
-.PHONY: venv dev-venv run test check proto proto-check lint typecheck fmt bench soak clean
+.PHONY: venv dev-venv run test check proto proto-check lint typecheck fmt bench soak services services-stop clean
 
 venv: $(STAMP)
 
@@ -61,6 +61,14 @@ bench: dev-venv
 
 soak: dev-venv
 	$(PY) bench/soak.py
+
+# Real PostgreSQL and Redis on loopback for development, detached, in .services/ (installed with apt-get
+# when missing); prints ARBITER_DB=... and ARBITER_REDIS=... (also in .services/services.env).
+services: venv
+	$(PY) scripts/local_services.py start
+
+services-stop: venv
+	$(PY) scripts/local_services.py stop
 
 clean:
 	rm -rf $(VENV) .pytest_cache .mypy_cache .ruff_cache .hypothesis build *.egg-info client/*.egg-info server/*.egg-info
