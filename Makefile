@@ -9,11 +9,12 @@ PY := $(VENV)/bin/python
 # (what test, check, proto, bench need), so a first `make run` installs no dev tools.
 STAMP := $(VENV)/.installed
 DEV_STAMP := $(VENV)/.installed-dev
+DIST_STAMP := $(VENV)/.installed-distributed
 PIP_INSTALL := $(PY) -m pip install --quiet --disable-pip-version-check --config-settings editable_mode=compat
 DB ?= arbiter.db
 ADDRESS ?= 127.0.0.1:50051
 
-.PHONY: venv dev-venv run test check proto proto-check lint typecheck fmt bench soak services services-stop clean
+.PHONY: venv dev-venv run run-distributed test check proto proto-check lint typecheck fmt bench soak services services-stop clean
 
 venv: $(STAMP)
 
@@ -31,11 +32,22 @@ $(DEV_STAMP): $(STAMP)
 	$(PIP_INSTALL) -e ./client -e '.[dev]'
 	touch $(DEV_STAMP)
 
+# The distributed backend's driver on top of the runtime install (the dev tools include it).
+$(DIST_STAMP): $(STAMP)
+	$(PIP_INSTALL) -e ./client -e '.[distributed]'
+	touch $(DIST_STAMP)
+
 run: venv
 	$(PY) -m arbiter.server --address $(ADDRESS) --db $(DB) --demo
 
+# The demo on the distributed backend: Postgres (and Redis) from `make services`, left running after.
+run-distributed: $(DIST_STAMP) services
+	. .services/services.env && $(PY) -m arbiter.server --address $(ADDRESS) --db "$$ARBITER_DB" --demo
+
+# The whole suite on each backend: SQLite, then a throwaway Postgres the tests start themselves.
 test: check
 	$(PY) -m pytest
+	ARBITER_TEST_BACKEND=postgres $(PY) -m pytest
 
 check: proto-check lint typecheck
 

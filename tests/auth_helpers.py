@@ -19,6 +19,7 @@ from datetime import UTC, datetime, timedelta
 from importlib import import_module
 from pathlib import Path
 
+import backends
 import grpc
 import pytest
 from google.protobuf.descriptor import MethodDescriptor
@@ -30,7 +31,8 @@ from serverproc import ServerProcess
 import arbiter.v1
 from arbiter.client import ArbiterError, Client, error_from_rpc
 from arbiter.server.domain.access import ApiKey, Role, new_secret, secret_sha256
-from arbiter.server.storage.sqlite.key_store import create_key_offline
+from arbiter.server.storage.direct import open_directly
+from arbiter.server.storage.sql.key_store import create_key_directly
 
 # "arb_", the key id's 16 hex digits, "_", and 43 base64url characters (256 random bits).
 SECRET_PATTERN = re.compile(r"arb_([0-9a-f]{16})_[A-Za-z0-9_-]{43}")
@@ -78,7 +80,7 @@ def bearer(secret: str) -> Metadata:
 
 
 def keys_cli_args(db: Path, *args: str) -> list[str]:
-    return [sys.executable, "-m", "arbiter.server", "keys", "--db", str(db), *args]
+    return [sys.executable, "-m", "arbiter.server", "keys", "--db", str(backends.database(db)), *args]
 
 
 def keys_cli(db: Path, *args: str) -> subprocess.CompletedProcess[str]:
@@ -135,9 +137,12 @@ def expired_key(db: Path, tenant: str, role: str, *, name: str = "expired") -> s
     now = datetime.now(UTC)
     key_id, secret = new_secret()
     created = now - timedelta(minutes=90)
-    create_key_offline(
-        db, ApiKey(key_id, tenant, name, Role(role), secret_sha256(secret), created, now - timedelta(hours=1))
-    )
+    conn = open_directly(backends.database(db))
+    try:
+        key = ApiKey(key_id, tenant, name, Role(role), secret_sha256(secret), created, now - timedelta(hours=1))
+        create_key_directly(conn, key)
+    finally:
+        conn.close()
     return secret
 
 

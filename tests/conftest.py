@@ -6,6 +6,7 @@ import uuid
 from collections.abc import Iterator
 from pathlib import Path
 
+import backends
 import pytest
 from hypothesis import HealthCheck, settings
 from serverproc import ServerProcess
@@ -16,6 +17,28 @@ settings.register_profile(
     "ci", deadline=None, max_examples=150, suppress_health_check=[HealthCheck.function_scoped_fixture]
 )
 settings.load_profile("ci")
+
+
+def pytest_collection_modifyitems(config: pytest.Config, items: list[pytest.Item]) -> None:
+    """Leave out the tests about what only the other backend has (backends.py)."""
+    other = "sqlite_only" if backends.on_postgres() else "postgres_only"
+    kept = [item for item in items if item.get_closest_marker(other) is None]
+    if len(kept) < len(items):
+        config.hook.pytest_deselected(items=[item for item in items if item.get_closest_marker(other) is not None])
+        items[:] = kept
+
+
+@pytest.fixture(scope="session", autouse=True)
+def postgres_backend(tmp_path_factory: pytest.TempPathFactory) -> Iterator[None]:
+    """The run's Postgres server when the suite runs on postgres (backends.py); nothing on sqlite."""
+    if not backends.on_postgres():
+        yield
+        return
+    backends.start_postgres(tmp_path_factory.mktemp("postgres"))
+    try:
+        yield
+    finally:
+        backends.stop_postgres()
 
 
 @pytest.fixture(scope="session")

@@ -15,6 +15,8 @@ from dataclasses import replace
 from datetime import UTC, datetime
 from pathlib import Path
 
+import backends
+
 from arbiter.server.application import Application, build_application
 from arbiter.server.config import Config
 from arbiter.server.domain.timekeeping import ManualClock
@@ -29,7 +31,7 @@ class InProcessServer:
         base = Config(
             address="127.0.0.1:0",
             http_address="127.0.0.1:0",
-            db=db,
+            db=backends.database(db),
             insecure_no_auth=not auth,
             grace_seconds=1.0,
             drain_seconds=0.0,

@@ -11,6 +11,7 @@ import time
 from collections.abc import Sequence
 from pathlib import Path
 
+import backends
 import grpc
 from grpc_health.v1 import health_pb2, health_pb2_grpc
 
@@ -29,17 +30,19 @@ class ServerProcess:
         auth: bool = False,
         http: bool = False,
         command: Sequence[str] = (sys.executable, "-m", "arbiter.server"),
+        url: str | None = None,
     ) -> None:
         """A server on `db`; without `auth` it runs --insecure-no-auth (tenants from x-tenant-id).
         With `http`, the REST API and Studio listen on a free port too (`http_url`); else they are off.
-        `command` starts the server (another virtualenv's `bin/arbiter`, say)."""
+        `command` starts the server (another virtualenv's `bin/arbiter`, say); `url` names a database
+        instead of `db` (a Postgres of the test's own)."""
         self.db = db
         self.args = [
             *command,
             "--address",
             "127.0.0.1:0",
             "--db",
-            str(db),
+            url or str(backends.database(db)),
             "--log-level",
             "warning",
             "--http-address",
@@ -67,8 +70,10 @@ class ServerProcess:
         return f"http://127.0.0.1:{self.http_port}"
 
     def start(self) -> ServerProcess:
+        # On postgres, files the server keeps in its working directory (the demo key) go to the test's folder.
+        cwd = self.db.parent if backends.on_postgres() else None
         self.process = subprocess.Popen(
-            self.args, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True, env=self.env
+            self.args, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True, env=self.env, cwd=cwd
         )
         self._drain = threading.Thread(target=self._drain_stderr, daemon=True)
         self._drain.start()

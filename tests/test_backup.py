@@ -14,6 +14,9 @@ from serverproc import ServerProcess
 
 from arbiter.client import Client
 
+# About what only a SQLite file has; Postgres has its own tools for both (docs/rules.md).
+pytestmark = pytest.mark.sqlite_only
+
 TENANT = "backup-tenant"
 
 

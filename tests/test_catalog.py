@@ -3,11 +3,11 @@
 from __future__ import annotations
 
 import json
-import sqlite3
 from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
+import backends
 import pytest
 from serverproc import ServerProcess
 from sqlite_utils import Database
@@ -440,6 +440,7 @@ def test_decide_filters_by_category_and_sub_category(client: Client) -> None:
     assert ids(category_ids=["cat_savings"], sub_category_ids=["sub_premium"]) == set()
 
 
+@pytest.mark.sqlite_only
 def test_old_free_category_ids_become_real_categories(db_path: Path) -> None:
     # A database from before categories were resources: offers name free category ids.
     db = Database(db_path)
@@ -470,8 +471,7 @@ def test_old_free_category_ids_become_real_categories(db_path: Path) -> None:
             client.delete_category("Cards")
         renamed = client.update_offer({"id": "act_0000000000000001", "name": "Still valid"})
         assert renamed.category_id == "Cards"
-    with sqlite3.connect(db_path) as conn:
-        assert conn.execute("PRAGMA integrity_check").fetchone() == ("ok",)
+    backends.assert_sound(db_path)
 
 
 def test_undecodable_custom_fields_are_reported_with_the_schema_problems(client: Client) -> None:

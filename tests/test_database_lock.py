@@ -15,6 +15,9 @@ from serverproc import ServerProcess
 from arbiter.client import Client, UnavailableError
 from arbiter.v1 import decisions_pb2
 
+# About what only a SQLite file has; Postgres has its own tools for both (docs/rules.md).
+pytestmark = pytest.mark.sqlite_only
+
 RECORDED = decisions_pb2.OUTCOME_STATUS_RECORDED
 
 

@@ -2,13 +2,13 @@
 
 from __future__ import annotations
 
-import sqlite3
 import uuid
 from collections.abc import Iterator
 from datetime import timedelta
 from pathlib import Path
 from urllib.parse import quote
 
+import backends
 import pytest
 from decide_helpers import DECISION_TIME, decide, make_offer, new_key
 from inprocess import InProcessServer
@@ -124,8 +124,7 @@ def test_by_default_nothing_is_kept(server: ServerProcess, client: Client) -> No
 
 
 def _rows(db: Path) -> int:
-    with sqlite3.connect(f"file:{db}?mode=ro", uri=True) as conn:
-        return int(conn.execute("SELECT COUNT(*) FROM decision_log").fetchone()[0])
+    return int(backends.query(db, "SELECT COUNT(*) FROM decision_log")[0][0])  # type: ignore[call-overload]
 
 
 def test_kept_decisions_expire_by_the_servers_clock_and_are_deleted(db_path: Path) -> None:

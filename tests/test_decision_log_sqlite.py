@@ -10,10 +10,10 @@ from core_helpers import START, make_core, run
 
 from arbiter.server.domain.decisions import DecisionRequest
 from arbiter.server.domain.timekeeping import ManualClock
-from arbiter.server.storage.sqlite.database import Durability
-from arbiter.server.storage.sqlite.decision_log import SqliteDecisionLog
-from arbiter.server.storage.sqlite.reader import Reader
-from arbiter.server.storage.sqlite.writer import Writer
+from arbiter.server.storage.sql.decision_log import SqlDecisionLog
+from arbiter.server.storage.sql.reader import Reader
+from arbiter.server.storage.sql.writer import Writer
+from arbiter.server.storage.sqlite.database import Durability, open_reader, open_writer
 
 
 def test_a_decision_read_while_its_row_is_still_queued_is_found_once_written(tmp_path: Path) -> None:
@@ -21,10 +21,10 @@ def test_a_decision_read_while_its_row_is_still_queued_is_found_once_written(tmp
         t = make_core()  # in-memory: only to make a real decision to keep
         offer = await t.offer("Only")
         decision = await t.decide()
-        writer = Writer(tmp_path / "a.db", Durability.PROCESS)
+        writer = Writer(lambda: open_writer(tmp_path / "a.db", Durability.PROCESS))
         writer.start(asyncio.get_running_loop())
-        reader = Reader(tmp_path / "a.db")
-        log = SqliteDecisionLog(writer, reader, ManualClock(START), retention_days=7)
+        reader = Reader(lambda: open_reader(tmp_path / "a.db"))
+        log = SqlDecisionLog(writer, reader, ManualClock(START), retention_days=7)
         try:
             writer_free = threading.Event()
             blocker = writer.submit(lambda db: writer_free.wait(30))  # holds the writer thread

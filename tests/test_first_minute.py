@@ -10,6 +10,7 @@ import subprocess
 import sys
 from pathlib import Path
 
+import backends
 import grpc
 import pytest
 from grpc_health.v1 import health_pb2, health_pb2_grpc
@@ -164,9 +165,9 @@ def test_a_new_database_without_keys_says_once_how_to_make_one(tmp_path: Path) -
         assert server.stop() == 0
     hints = [line for line in server.stderr_lines if HINT in line]
     assert len(hints) == 1
-    assert f"arbiter keys --db {db} {HINT}" in hints[0]
+    assert f"arbiter keys --db {backends.database(db)} {HINT}" in hints[0]
 
-    created = _arbiter("keys", "--db", str(db), "create", "--tenant", "default", "--role", "admin")
+    created = _arbiter("keys", "--db", str(backends.database(db)), "create", "--tenant", "default", "--role", "admin")
     assert created.returncode == 0, created.stderr
     with ServerProcess(db, auth=True) as server:
         assert server.stop() == 0
@@ -271,6 +272,7 @@ def _works(db: Path, secret: str) -> bool:
     return True
 
 
+@pytest.mark.sqlite_only
 def test_the_demo_key_is_kept_beside_the_database_and_reused(tmp_path: Path) -> None:
     db = tmp_path / "demo.db"
     first, new = _demo_start(db)
@@ -285,6 +287,7 @@ def test_the_demo_key_is_kept_beside_the_database_and_reused(tmp_path: Path) -> 
     assert len([line for line in listed if line.endswith("\tdemo (make run)")]) == 1
 
 
+@pytest.mark.sqlite_only
 def test_a_revoked_demo_key_is_replaced(tmp_path: Path) -> None:
     db = tmp_path / "demo.db"
     first, _ = _demo_start(db)
@@ -296,6 +299,7 @@ def test_a_revoked_demo_key_is_replaced(tmp_path: Path) -> None:
     assert Path(f"{db}.demo-key").read_text().strip() == second
 
 
+@pytest.mark.sqlite_only
 def test_a_demo_key_file_others_can_read_is_not_trusted(tmp_path: Path) -> None:
     db = tmp_path / "demo.db"
     first, _ = _demo_start(db)

@@ -5,7 +5,6 @@ from __future__ import annotations
 import contextlib
 import random
 import socket
-import sqlite3
 import struct
 import threading
 import time
@@ -13,6 +12,7 @@ from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
+import backends
 import grpc
 import pytest
 from google.protobuf import descriptor as _descriptor
@@ -279,8 +279,7 @@ def test_the_database_is_intact_after_random_requests_to_every_method(tmp_path: 
         answers = [code for method in METHODS for code in _fuzz(process, method, examples=5)]
         assert grpc.StatusCode.OK in answers and grpc.StatusCode.INVALID_ARGUMENT in answers
         assert process.health() == health_pb2.HealthCheckResponse.SERVING
-        with sqlite3.connect(process.db) as conn:
-            assert conn.execute("PRAGMA integrity_check").fetchone() == ("ok",)
+        backends.assert_sound(process.db)
 
 
 # -- garbage on the wire ------------------------------------------------------------------
@@ -374,8 +373,7 @@ def test_kill_during_a_burst_of_offer_writes_keeps_every_acknowledged_write(db_p
         thread.join(timeout=30)
     assert len(acknowledged) >= 150
 
-    with sqlite3.connect(db_path) as conn:
-        assert conn.execute("PRAGMA integrity_check").fetchone() == ("ok",)
+    backends.assert_sound(db_path)
     with ServerProcess(db_path) as restarted, Client(restarted.target, tenant="burst") as client:
         stored = {offer.id for offer in client.iter_offers(page_size=1000)}
     assert set(acknowledged) <= stored

@@ -15,6 +15,7 @@ import urllib.request
 import venv
 from pathlib import Path
 
+import pytest
 from grpc_health.v1 import health_pb2
 from serverproc import ServerProcess
 
@@ -37,6 +38,7 @@ def _checkout(into: Path) -> Path:
     return into
 
 
+@pytest.mark.sqlite_only
 def test_pip_install_of_client_and_server_from_a_checkout_serves(tmp_path: Path) -> None:
     checkout = _checkout(tmp_path / "checkout")
     env_dir = tmp_path / "venv"

@@ -95,6 +95,7 @@ def live(tmp_path_factory: pytest.TempPathFactory) -> Iterator[LiveServer]:
 # --------------------------------------------------------------------------
 
 
+@pytest.mark.sqlite_only
 def test_create_prints_only_a_secret_and_stores_only_its_hash(tmp_path: Path) -> None:
     db = tmp_path / "fresh.db"
     assert not db.exists()

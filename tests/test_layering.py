@@ -88,9 +88,9 @@ def test_the_composition_root_speaks_neither_grpc_nor_sql() -> None:
 
 def test_the_checker_sees_relative_imports_and_would_catch_an_offence() -> None:
     # Guards the test itself: relative imports resolve to absolute names, and a forbidden one matches.
-    names = _imports(SERVER / "storage" / "sqlite" / "catalog_store.py")
-    assert "arbiter.server.app.ports" in names
-    assert "arbiter.server.domain.resources" in names
+    names = _imports(SERVER / "storage" / "sqlite" / "database.py")
+    assert "arbiter.server.storage.sql.connection" in names
+    assert "arbiter.server.domain.errors" in names
     assert any(_matches(name, "sqlite_utils") for name in names)
     assert not _matches("grpcio_tools", "grpc")
     assert _matches("grpc_health.v1", "grpc_")

@@ -22,7 +22,7 @@ from arbiter.server.domain.offers import (
     TimeWindow,
 )
 from arbiter.server.domain.timekeeping import from_epoch_micros, to_epoch_micros
-from arbiter.server.storage.sqlite.offer_codec import offer_from_row, offer_to_json
+from arbiter.server.storage.sql.offer_codec import offer_from_row, offer_to_json
 
 # -- camel ----------------------------------------------------------------------
 

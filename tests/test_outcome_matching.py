@@ -6,7 +6,6 @@ import itertools
 import uuid
 from collections.abc import Iterator
 from datetime import UTC, datetime
-from pathlib import Path
 
 import pytest
 from hypothesis import given
@@ -16,10 +15,10 @@ from sqlite_utils import Database
 from arbiter.server.app.ports import PreparedOutcome
 from arbiter.server.domain.outcomes import OutcomeInput, OutcomeType, matched_positives
 from arbiter.server.domain.timekeeping import ManualClock
-from arbiter.server.storage.sqlite.database import Durability, open_writer
+from arbiter.server.storage.sql.outcome_log import SqlOutcomeLog
+from arbiter.server.storage.sql.writer import Writer
+from arbiter.server.storage.sqlite.database import Durability, SqliteConnection, open_writer
 from arbiter.server.storage.sqlite.migrations import migrations
-from arbiter.server.storage.sqlite.outcome_log import SqliteOutcomeLog
-from arbiter.server.storage.sqlite.writer import Writer
 
 MATCHED = (OutcomeType.IMPRESSION, OutcomeType.CLICK, OutcomeType.CONVERSION)
 # (customer, type, occurred_us): few customers and instants, so pairs repeat and instants tie.
@@ -31,10 +30,10 @@ _keys = itertools.count()
 
 
 @pytest.fixture(scope="module")
-def db(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Database]:
+def db(tmp_path_factory: pytest.TempPathFactory) -> Iterator[SqliteConnection]:
     database = open_writer(tmp_path_factory.mktemp("matching") / "a.db", Durability.PROCESS)
     yield database
-    database.conn.close()
+    database.close()
 
 
 def _prepared(customer: str, kind: OutcomeType, occurred_us: int) -> PreparedOutcome:
@@ -42,17 +41,16 @@ def _prepared(customer: str, kind: OutcomeType, occurred_us: int) -> PreparedOut
     return PreparedOutcome(o, kind, day=0, cost_micros=0, model_ref="model")
 
 
-def _write(db: Database, tenant: str, items: list[PreparedOutcome]) -> int:
+def _write(db: SqliteConnection, tenant: str, items: list[PreparedOutcome]) -> int:
     """Write one job as the writer would; returns how much the model's positives grew."""
-    job = SqliteOutcomeLog(
-        Writer(Path("unused"), Durability.PROCESS), ManualClock(datetime(2026, 1, 1, tzinfo=UTC))
-    )._write_job(tenant, items)
-    with db.atomic():
-        result = job(db)
+    job = SqlOutcomeLog(Writer(lambda: db), ManualClock(datetime(2026, 1, 1, tzinfo=UTC)))._write_job(tenant, items)
+    db.begin()
+    result = job(db)
+    db.commit()
     return sum(effect.positives for effect in result.effects)
 
 
-def _reference(db: Database, tenant: str) -> int:
+def _reference(db: SqliteConnection, tenant: str) -> int:
     """matched_positives over every stored event, per customer, in event time."""
     total = 0
     for customer in ("a", "b"):
@@ -67,7 +65,7 @@ def _reference(db: Database, tenant: str) -> int:
 
 @given(events=EVENTS, cuts=st.lists(st.integers(0, 40), max_size=5))
 def test_positives_grow_as_the_event_time_matching_says_whatever_the_arrival_order(
-    db: Database, events: list[tuple[str, OutcomeType, int]], cuts: list[int]
+    db: SqliteConnection, events: list[tuple[str, OutcomeType, int]], cuts: list[int]
 ) -> None:
     tenant = uuid.uuid4().hex
     items = [_prepared(*event) for event in events]
@@ -122,4 +120,4 @@ def test_the_migration_builds_the_state_the_writer_would_have(
         grown += _write(db, "t", [_prepared("a", OutcomeType.CLICK, 2), _prepared("b", OutcomeType.IMPRESSION, 3)])
         assert before + grown == _reference(db, "t")
     finally:
-        db.conn.close()
+        db.close()

@@ -29,6 +29,7 @@ from pathlib import Path
 from typing import Any
 from urllib.parse import urlsplit
 
+import backends
 import grpc
 import pytest
 from serverproc import ServerProcess
@@ -229,7 +230,9 @@ def bootstrap_admin(db: Path, tenant: str) -> str:
     """A new admin key of `tenant`, made by the keys CLI (`arbiter keys create`) run in this process."""
     out, err = io.StringIO(), io.StringIO()
     with contextlib.redirect_stdout(out), contextlib.redirect_stderr(err):
-        code = keys_main(["--db", str(db), "create", "--tenant", tenant, "--role", "admin", "--name", "bootstrap"])
+        code = keys_main(
+            ["--db", str(backends.database(db)), "create", "--tenant", tenant, "--role", "admin", "--name", "bootstrap"]
+        )
     assert code == 0, err.getvalue()
     secret = out.getvalue().strip()
     assert SECRET_PATTERN.fullmatch(secret), out.getvalue()
@@ -522,7 +525,7 @@ def test_a_key_revoked_with_the_cli_is_refused_on_the_next_rest_call(rest_server
     assert tenant.call("GET", "/api/v1/tenant/settings", key=secret).status == 200
     err = io.StringIO()
     with contextlib.redirect_stderr(err):
-        code = keys_main(["--db", str(rest_server.db), "revoke", key_id_of(secret)])
+        code = keys_main(["--db", str(backends.database(rest_server.db)), "revoke", key_id_of(secret)])
     assert code == 0, err.getvalue()
     assert_error(tenant.call("GET", "/api/v1/tenant/settings", key=secret), 401, "UNAUTHENTICATED", "KEY_REVOKED")
 

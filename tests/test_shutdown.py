@@ -12,18 +12,19 @@ from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
 
+import backends
 import grpc
 import pytest
 from decide_helpers import make_offer
 from grpc_health.v1 import health_pb2, health_pb2_grpc
 from serverproc import ServerProcess
-from sqlite_utils import Database
 
 from arbiter.client import ArbiterError, Client
 from arbiter.server.config import ConfigError, load_config
 from arbiter.server.domain.errors import Unavailable
-from arbiter.server.storage.sqlite.database import Durability
-from arbiter.server.storage.sqlite.writer import Writer
+from arbiter.server.storage.sql.connection import SqlConnection
+from arbiter.server.storage.sql.writer import Writer
+from arbiter.server.storage.sqlite.database import Durability, open_writer
 
 NOT_SERVING = health_pb2.HealthCheckResponse.NOT_SERVING
 SERVING = health_pb2.HealthCheckResponse.SERVING
@@ -137,12 +138,8 @@ def test_sigterm_drains_answers_every_call_and_keeps_only_what_was_answered_ok(t
     # Every call made while the server was up was answered, and served: the drain refused nothing.
     for load in (outcomes, decisions):
         assert {code for _, code, _ in load.answers} == {grpc.StatusCode.OK}
-    stored = sqlite3.connect(db)
-    try:
-        keys = {row[0] for row in stored.execute("SELECT idempotency_key FROM outcomes WHERE tenant = 'outcomes'")}
-        impressions = stored.execute("SELECT COUNT(*) FROM outcomes WHERE tenant = 'decide'").fetchone()[0]
-    finally:
-        stored.close()
+    keys = {row[0] for row in backends.query(db, "SELECT idempotency_key FROM outcomes WHERE tenant = 'outcomes'")}
+    impressions = backends.query(db, "SELECT COUNT(*) FROM outcomes WHERE tenant = 'decide'")[0][0]
     assert keys == {key for key, _, _ in outcomes.answers}
     assert impressions == sum(recorded for _, _, recorded in decisions.answers)
 
@@ -159,18 +156,18 @@ def test_past_the_grace_queued_writes_are_refused_unwritten_and_the_one_being_wr
     tmp_path: Path,
 ) -> None:
     async def scenario() -> None:
-        writer = Writer(tmp_path / "a.db", Durability.PROCESS)
+        writer = Writer(lambda: open_writer(tmp_path / "a.db", Durability.PROCESS))
         writer.start(asyncio.get_running_loop())
         try:
             started, writer_free = threading.Event(), threading.Event()
 
-            def being_written(db: Database) -> None:
+            def being_written(db: SqlConnection) -> None:
                 started.set()
                 writer_free.wait(BOUND)  # holds the writer thread, as a slow batch would
                 db.execute("CREATE TABLE written (job TEXT)")
                 db.execute("INSERT INTO written VALUES ('first')")
 
-            def queued_write(db: Database) -> None:
+            def queued_write(db: SqlConnection) -> None:
                 db.execute("INSERT INTO written VALUES ('queued')")
 
             first = writer.submit(being_written)

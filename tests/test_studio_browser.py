@@ -21,6 +21,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
+import backends
 import pytest
 from browser import chromium
 from playwright.sync_api import Browser, Dialog, Locator, Page, Request, Route, expect
@@ -104,7 +105,7 @@ def create_admin_key(db: Path, tenant: str) -> str:
             "arbiter.server",
             "keys",
             "--db",
-            str(db),
+            str(backends.database(db)),
             "create",
             "--tenant",
             tenant,

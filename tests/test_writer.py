@@ -8,13 +8,13 @@ import time
 from collections.abc import Iterator
 from pathlib import Path
 
-from arbiter.server.storage.sqlite.database import Durability
-from arbiter.server.storage.sqlite.writer import APPLY_SLICE_SECONDS, Writer
+from arbiter.server.storage.sql.writer import APPLY_SLICE_SECONDS, Writer
+from arbiter.server.storage.sqlite.database import Durability, open_writer
 
 
 def test_a_large_apply_gives_the_loop_back_between_its_steps(tmp_path: Path) -> None:
     async def scenario() -> None:
-        writer = Writer(tmp_path / "a.db", Durability.PROCESS)
+        writer = Writer(lambda: open_writer(tmp_path / "a.db", Durability.PROCESS))
         writer.start(asyncio.get_running_loop())
         turns = 0  # how often another task got the loop
         seen: list[int] = []

@@ -11,7 +11,7 @@ import sys
 from collections.abc import Sequence
 
 from .application import build_application
-from .config import Config, ConfigError, is_loopback, load_config, split_address
+from .config import Config, ConfigError, describe_database, is_loopback, load_config, split_address
 from .logs import configure_logging
 from .transport.grpc.interceptor import CALL_COUNTS
 
@@ -44,8 +44,8 @@ async def serve(config: Config) -> None:
         log.warning(
             "no usable API key in %s: every call but health and reflection will be refused; create one with "
             "`arbiter keys --db %s create --tenant default --role admin` (the server picks it up at once)",
-            config.db,
-            config.db,
+            describe_database(config.db),
+            describe_database(config.db),
         )
     if config.insecure_no_auth:
         log.warning("authentication is OFF (--insecure-no-auth): every caller acts for the tenant it names")
@@ -59,7 +59,7 @@ async def serve(config: Config) -> None:
     if app.metrics_port is not None:
         metrics_host, _ = split_address(config.metrics_address)
         print(f"arbiter metrics listening on {metrics_host}:{app.metrics_port}", flush=True)
-    log.info("serving on %s:%d (database %s)", host, app.port, config.db)
+    log.info("serving on %s:%d (database %s)", host, app.port, describe_database(config.db))
     await stop.wait()
     stop.clear()  # a second signal ends the drain early
     log.info(

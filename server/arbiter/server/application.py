@@ -11,17 +11,19 @@ from typing import TYPE_CHECKING
 
 from .app.auth import RateLimiter
 from .app.core import Core
-from .app.ports import NO_TELEMETRY
+from .app.ports import NO_TELEMETRY, Stores, Telemetry
 from .config import (
     Config,
     ConfigError,
     check_servable,
+    describe_database,
     http_enabled,
     metrics_enabled,
     metrics_listener,
     split_address,
 )
 from .domain.timekeeping import Clock, SystemClock
+from .storage.postgres.errors import PostgresNotUsable
 from .storage.sqlite.backend import open_sqlite
 from .storage.sqlite.lock import DatabaseInUse
 from .transport.access_log import AccessLog
@@ -80,7 +82,7 @@ class Application:
             created = await load_demo(self.core)
             log.info("demo catalogue: %d offers created", created)
             if not self.config.insecure_no_auth:
-                self.demo_key = await demo_key(self.core, Path(f"{self.config.db}.demo-key"))
+                self.demo_key = await demo_key(self.core, demo_key_file(self.config))
         await self.grpc.serving()
 
     async def stop(
@@ -119,22 +121,19 @@ def _cannot_listen(flag: str, address: str, exc: Exception) -> str:
     )
 
 
-def _tls(config: Config) -> TlsFiles | None:
-    if config.tls_cert is None or config.tls_key is None:
-        return None
-    client_ca = config.tls_client_ca.read_bytes() if config.tls_client_ca else None
-    return TlsFiles(config.tls_key.read_bytes(), config.tls_cert.read_bytes(), client_ca)
+def _open_stores(config: Config, clock: Clock, telemetry: Telemetry) -> Stores:
+    """The backend --db names: a postgresql:// URL, or a SQLite file."""
+    if isinstance(config.db, str):
+        from .storage.postgres.backend import open_postgres  # psycopg only when asked for
 
-
-async def build_application(config: Config, clock: Clock | None = None) -> Application:
-    """Open the database, load every tenant's view and bind the port (not yet serving)."""
-    check_servable(config)
-    clock = clock or SystemClock()
-    metrics = Metrics() if metrics_enabled(config) else None
-    access = AccessLog() if config.log_format == "json" else None
-    telemetry = metrics or NO_TELEMETRY
+        try:
+            return open_postgres(
+                config.db, clock, config.customer_cache_size, telemetry, decision_log_days=config.decision_log_days
+            )
+        except PostgresNotUsable as exc:
+            raise ConfigError(f"--db {describe_database(config.db)}: {exc}") from None
     try:
-        stores = open_sqlite(
+        return open_sqlite(
             config.db,
             config.durability,
             clock,
@@ -150,6 +149,28 @@ async def build_application(config: Config, clock: Clock | None = None) -> Appli
             f"--db {config.db}: cannot create {exc.filename or config.db} ({exc.strerror or exc}); "
             "choose a --db in a directory the server may write to"
         ) from None
+
+
+def demo_key_file(config: Config) -> Path:
+    """Where --demo keeps its admin key: beside a SQLite file, or in the working directory for Postgres."""
+    return Path(f"{config.db}.demo-key") if isinstance(config.db, Path) else Path("arbiter-postgres.demo-key")
+
+
+def _tls(config: Config) -> TlsFiles | None:
+    if config.tls_cert is None or config.tls_key is None:
+        return None
+    client_ca = config.tls_client_ca.read_bytes() if config.tls_client_ca else None
+    return TlsFiles(config.tls_key.read_bytes(), config.tls_cert.read_bytes(), client_ca)
+
+
+async def build_application(config: Config, clock: Clock | None = None) -> Application:
+    """Open the database, load every tenant's view and bind the port (not yet serving)."""
+    check_servable(config)
+    clock = clock or SystemClock()
+    metrics = Metrics() if metrics_enabled(config) else None
+    access = AccessLog() if config.log_format == "json" else None
+    telemetry = metrics or NO_TELEMETRY
+    stores = _open_stores(config, clock, telemetry)
     rebuilds = ThreadPoolExecutor(max_workers=1, thread_name_prefix="arbiter-views")
     try:
         limiter = RateLimiter(config.rate_limit, config.rate_burst or config.rate_limit) if config.rate_limit else None
@@ -199,5 +220,5 @@ async def build_application(config: Config, clock: Clock | None = None) -> Appli
         host, port = split_address(config.metrics_address)
         metrics_http = metrics_front_door(metrics, host=host, port=port, tls=tls)
     offers = sum(len(core.views.current(t).offers) for t in core.views.tenants())
-    log.info("loaded %d offers from %s", offers, config.db)
+    log.info("loaded %d offers from %s", offers, describe_database(config.db))
     return Application(config, core, door, rebuilds, http, metrics_http, metrics)

@@ -8,14 +8,22 @@ import sys
 from collections.abc import Sequence
 from pathlib import Path
 
-from .config import DEFAULT_DB
+from .config import DEFAULT_DB, database
 from .storage.sqlite.backup import BackupError, backup_database, restore_database
 from .storage.sqlite.lock import DatabaseInUse
 
 
+def _sqlite_file(text: str) -> Path:
+    """--db for backup and restore: a SQLite file; Postgres has its own tools."""
+    db = database(text)
+    if isinstance(db, str):
+        raise argparse.ArgumentTypeError("backs up SQLite files only: on Postgres use pg_dump and pg_restore")
+    return db
+
+
 def _db_option(parser: argparse.ArgumentParser) -> None:
     parser.add_argument(
-        "--db", type=Path, default=Path(os.environ.get("ARBITER_DB", DEFAULT_DB)), help="SQLite database file"
+        "--db", type=_sqlite_file, default=os.environ.get("ARBITER_DB", DEFAULT_DB), help="SQLite database file"
     )
 
 

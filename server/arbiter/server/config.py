@@ -9,10 +9,12 @@ import ssl
 from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, fields
 from pathlib import Path
+from urllib.parse import urlsplit, urlunsplit
 
 from .storage.sqlite.database import BUSY_TIMEOUT_MS, Durability
 
 DEFAULT_DB = "arbiter.db"
+POSTGRES_SCHEMES = ("postgresql://", "postgres://")
 LOG_LEVELS = ("debug", "info", "warning", "error")
 LOG_FORMATS = ("text", "json")
 
@@ -28,7 +30,7 @@ class Config:
     address: str = "127.0.0.1:50051"
     http_address: str = "127.0.0.1:8080"  # "off": no REST API and no Studio
     metrics_address: str = ""  # "": /metrics on the HTTP listener; "off": no metrics; else a listener of its own
-    db: Path = Path(DEFAULT_DB)
+    db: Path | str = Path(DEFAULT_DB)  # a SQLite file, or a postgresql:// URL (the distributed backend)
     log_level: str = "info"
     log_format: str = "text"  # or "json": one object a line, with an access line per call
     durability: Durability = Durability.PROCESS
@@ -107,7 +109,8 @@ def check_servable(config: Config) -> None:
             raise ConfigError(f"{flag} {path}: no such file")
     if config.tls_cert is not None and config.tls_key is not None:
         _check_tls(config.tls_cert, config.tls_key, config.tls_client_ca)
-    _check_database_path(config.db)
+    if isinstance(config.db, Path):
+        _check_database_path(config.db)
 
 
 def _check_tls(cert: Path, key: Path, client_ca: Path | None) -> None:
@@ -134,6 +137,22 @@ def _ssl_reason(exc: Exception) -> str:
     if isinstance(exc, ssl.SSLError):
         return exc.reason.lower().replace("_", " ") if exc.reason else "not PEM data"
     return exc.strerror if isinstance(exc, OSError) and exc.strerror else str(exc)
+
+
+def database(text: str) -> Path | str:
+    """What --db names: a postgresql:// URL as given, else a SQLite file."""
+    return text if text.startswith(POSTGRES_SCHEMES) else Path(text)
+
+
+def describe_database(db: Path | str) -> str:
+    """The database for logs and messages: a URL without its password."""
+    if isinstance(db, Path):
+        return str(db)
+    parts = urlsplit(db)
+    if parts.password is None:
+        return db
+    netloc = parts.netloc.replace(f":{parts.password}@", ":***@", 1)
+    return urlunsplit(parts._replace(netloc=netloc))
 
 
 def _check_database_path(db: Path) -> None:
@@ -222,7 +241,7 @@ def _parser(env: Mapping[str, str]) -> argparse.ArgumentParser:
         "host:port of a listener of its own for GET /metrics; empty: /metrics on the HTTP listener; "
         "off: no metrics at all",
     )
-    option("--db", "db", Path, "SQLite database file")
+    option("--db", "db", database, "SQLite database file, or postgresql://… for the distributed backend")
     option("--log-level", "log_level", str.lower, "how much to log (any case)", choices=LOG_LEVELS)
     option(
         "--log-format",
@@ -294,9 +313,11 @@ def load_config(argv: Sequence[str] | None = None, env: Mapping[str, str] | None
     values = vars(args)
     # argparse applies `type` and `choices` to flags only (and `type` to string defaults), so
     # values from the environment are converted and checked here.
-    for name, kind in (("db", Path), ("tls_cert", Path), ("tls_key", Path), ("tls_client_ca", Path)):
+    if isinstance(values["db"], str):
+        values["db"] = database(values["db"])
+    for name in ("tls_cert", "tls_key", "tls_client_ca"):
         if isinstance(values[name], str):
-            values[name] = kind(values[name])
+            values[name] = Path(values[name])
     if values["log_format"] not in LOG_FORMATS:
         raise ConfigError(f"log format {values['log_format']!r} is not one of {', '.join(LOG_FORMATS)}")
     if values["log_level"] not in LOG_LEVELS:

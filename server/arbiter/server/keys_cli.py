@@ -1,7 +1,8 @@
 """`arbiter keys ...`: create, list and revoke API keys straight in the database (bootstrapping).
 
 Works with or without a server running on the same database: a running
-server notices the change before its next call.
+server notices the change (on SQLite before its next call, on Postgres by a
+notification a moment after the commit).
 """
 
 from __future__ import annotations
@@ -9,15 +10,21 @@ from __future__ import annotations
 import argparse
 import os
 import sys
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
+from typing import TypeVar
 
-from .config import DEFAULT_DB
+from .config import DEFAULT_DB, database, describe_database
 from .domain.access import ApiKey, Role, key_violations, new_secret, secret_sha256, tenant_id_problem
 from .domain.errors import DomainError, raise_if_invalid
 from .domain.timekeeping import utc_now
-from .storage.sqlite.key_store import create_key_offline, list_keys_offline, revoke_key_offline
+from .storage.direct import open_directly
+from .storage.postgres.errors import PostgresNotUsable
+from .storage.sql.connection import WriteConnection
+from .storage.sql.key_store import create_key_directly, read_keys, revoke_key_directly
+
+T = TypeVar("T")
 
 
 def _instant(text: str) -> datetime:
@@ -28,7 +35,11 @@ def _instant(text: str) -> datetime:
 
 def _parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(prog="arbiter keys", description="Manage API keys in an Arbiter database.")
-    parser.add_argument("--db", default=os.environ.get("ARBITER_DB", DEFAULT_DB), help="SQLite database file")
+    parser.add_argument(
+        "--db",
+        default=os.environ.get("ARBITER_DB", DEFAULT_DB),
+        help="the server's SQLite database file, or its postgresql://… URL",
+    )
     commands = parser.add_subparsers(dest="command", required=True)
     create = commands.add_parser("create", help="create a key and print its secret (shown only once)")
     create.add_argument("--tenant", required=True, help="the tenant the key acts for")
@@ -51,8 +62,15 @@ def _parser() -> argparse.ArgumentParser:
 
 def keys_main(argv: Sequence[str]) -> int:
     args = _parser().parse_args(list(argv))
-    db = Path(args.db_sub or args.db)
-    now = utc_now()
+    db = database(args.db_sub or args.db)
+    try:
+        return _run(args, db) if isinstance(db, str) else _run_on_file(args, db)
+    except PostgresNotUsable as exc:
+        print(f"arbiter keys: --db {describe_database(db)}: {exc}", file=sys.stderr)
+        return 2
+
+
+def _run_on_file(args: argparse.Namespace, db: Path) -> int:
     if args.command != "create" and not db.is_file():
         # Opening would create (and migrate) an empty database: a typo in --db, or a run from the
         # wrong directory, would then list nothing instead of saying where the keys are not.
@@ -65,6 +83,11 @@ def keys_main(argv: Sequence[str]) -> int:
     if not db.parent.is_dir():
         print(f"arbiter keys: {db.parent}: no such directory (for --db {db})", file=sys.stderr)
         return 2
+    return _run(args, db)
+
+
+def _run(args: argparse.Namespace, db: Path | str) -> int:
+    now = utc_now()
     try:
         if args.command == "create":
             problem = tenant_id_problem(args.tenant)
@@ -78,20 +101,20 @@ def keys_main(argv: Sequence[str]) -> int:
             raise_if_invalid((), key_violations(args.name, role, expires, now))
             key_id, secret = new_secret()
             key = ApiKey(key_id, args.tenant, args.name, role, secret_sha256(secret), now, expires)
-            create_key_offline(db, key)
+            _with_connection(db, lambda conn: create_key_directly(conn, key))
             print(secret)
             print(
                 f"created {key.id} (tenant {key.tenant}, role {key.role.value}); the secret above is not stored",
                 file=sys.stderr,
             )
         elif args.command == "list":
-            for key in list_keys_offline(db):
+            for key in _with_connection(db, read_keys):
                 state = (
                     "revoked" if key.revoked_at else "expired" if key.expires_at and key.expires_at <= now else "valid"
                 )
                 print(f"{key.id}\t{key.tenant}\t{key.role.value}\t{state}\t{key.name}")
         else:
-            if not revoke_key_offline(db, args.id, now):
+            if not _with_connection(db, lambda conn: revoke_key_directly(conn, args.id, now)):
                 print(f"arbiter keys: no key {args.id!r}", file=sys.stderr)
                 return 1
             print(f"revoked {args.id}", file=sys.stderr)
@@ -99,3 +122,11 @@ def keys_main(argv: Sequence[str]) -> int:
         print(f"arbiter keys: {error.message}", file=sys.stderr)
         return 2
     return 0
+
+
+def _with_connection(db: Path | str, work: Callable[[WriteConnection], T]) -> T:
+    conn = open_directly(db)
+    try:
+        return work(conn)
+    finally:
+        conn.close()

@@ -3,26 +3,18 @@
 from __future__ import annotations
 
 import asyncio
-import sqlite3
-from collections.abc import Callable
 from pathlib import Path
 
-from sqlite_utils import Database
-
 from ...app.ports import NO_TELEMETRY, Stores, Telemetry
-from ...domain.customer_history import HISTORY_LOOKBACK_US, MAX_EVENTS_PER_CUSTOMER, CustomerHistory, HistoryEvent
 from ...domain.decision_log import DEFAULT_RETENTION_DAYS
 from ...domain.timekeeping import Clock
-from ..inprocess.counters import DayRows, InProcessCounters
-from ..inprocess.histories import InProcessHistories
-from .catalog_store import SqliteCatalogStore
-from .database import BUSY_TIMEOUT_MS, Durability
-from .decision_log import SqliteDecisionLog
-from .key_store import SqliteKeyStore
+from ..sql.key_store import SqlKeyStore
+from ..sql.reader import Reader
+from ..sql.stores import assemble_stores
+from ..sql.writer import Writer
+from .database import BUSY_TIMEOUT_MS, Durability, open_reader, open_writer
+from .keys import key_changes
 from .lock import DatabaseLock
-from .outcome_log import SqliteOutcomeLog
-from .reader import Reader
-from .writer import Writer
 
 
 def open_sqlite(
@@ -41,70 +33,22 @@ def open_sqlite(
     """
     lock = DatabaseLock(path).acquire()
     try:
-        writer = Writer(path, durability, telemetry, busy_timeout_ms)
+        writer = Writer(lambda: open_writer(path, durability, busy_timeout_ms), telemetry)
         writer.start(asyncio.get_running_loop())  # opens and migrates the database
     except BaseException:
         lock.release()
         raise
-    reader = Reader(path)
-    keys = SqliteKeyStore(path, writer, reader)
-
-    def load_day(tenant: str, day: int, on_loaded: Callable[[DayRows], None]) -> asyncio.Future[DayRows]:
-        def work(db: Database) -> DayRows:
-            # On the writer thread, so the read is ordered with every ledger commit.
-            return db.execute(
-                "SELECT offer_id, impressions, spend_micros FROM offer_daily WHERE tenant = ? AND day = ?",
-                [tenant, day],
-            ).fetchall()
-
-        return writer.submit(work, on_loaded)
-
-    def load_history(
-        tenant: str, customer: str, on_loaded: Callable[[CustomerHistory], None]
-    ) -> asyncio.Future[CustomerHistory]:
-        since = clock.now_us() - HISTORY_LOOKBACK_US
-
-        def work(db: Database) -> CustomerHistory:
-            rows = db.execute(
-                "SELECT occurred_us, seq, offer_id, type, channel FROM outcomes "
-                "WHERE tenant = ? AND customer_id = ? AND occurred_us > ? "
-                "ORDER BY occurred_us DESC, seq DESC LIMIT ?",
-                [tenant, customer, since, MAX_EVENTS_PER_CUSTOMER],
-            ).fetchall()
-            return CustomerHistory([HistoryEvent(*row) for row in rows])
-
-        return writer.submit(work, on_loaded)
-
-    counters = InProcessCounters(load_day)
-    histories = InProcessHistories(load_history, capacity=customer_cache_size, telemetry=telemetry)
-
-    def load_state(conn: sqlite3.Connection) -> None:
-        counters.load_totals(
-            conn.execute("SELECT tenant, offer_id, SUM(impressions) FROM offer_daily GROUP BY tenant, offer_id"),
-            conn.execute("SELECT tenant, model_ref, offer_id, trials, positives FROM model_stats"),
-        )
-        since = clock.now_us() - HISTORY_LOOKBACK_US
-        histories.load_known(
-            conn.execute("SELECT DISTINCT tenant, customer_id FROM outcomes WHERE occurred_us > ?", [since])
-        )
-
-    reader.run_now(load_state)
-    decisions = SqliteDecisionLog(writer, reader, clock, decision_log_days)
-    decisions.purge_now()  # expired decisions go at start-up, before anything new is written
+    reader = Reader(lambda: open_reader(path))
+    # A connection of its own, only ever used on the event loop, to notice the keys CLI's changes.
+    watch = open_reader(path)
+    keys = SqlKeyStore(writer, reader, key_changes(watch))
 
     async def close() -> None:
         await writer.close()
         reader.close()
-        keys.close()
+        watch.close()
         lock.release()
 
-    return Stores(
-        catalog=SqliteCatalogStore(writer, reader),
-        keys=keys,
-        outcomes=SqliteOutcomeLog(writer, clock),
-        counters=counters,
-        histories=histories,
-        decisions=decisions,
-        close=close,
-        refuse_queued_writes=writer.refuse_queued,
+    return assemble_stores(
+        writer, reader, keys, clock, customer_cache_size, telemetry, decision_log_days=decision_log_days, close=close
     )

@@ -1,13 +1,18 @@
-"""Opening SQLite connections with the server's settings (storage layer)."""
+"""Opening SQLite connections with the server's settings, as the shared SQL repositories use them (storage layer)."""
 
 from __future__ import annotations
 
 import enum
 import sqlite3
+from collections.abc import Iterable, Sequence
+from contextlib import AbstractContextManager
 from pathlib import Path
+from typing import Any
 
 from sqlite_utils import Database
 
+from ...domain.errors import Unavailable
+from ..sql.connection import savepoint
 from .migrations import migrations
 
 BUSY_TIMEOUT_MS = 5_000
@@ -30,7 +35,49 @@ class Durability(enum.Enum):
         return self.value
 
 
-def open_writer(path: Path, durability: Durability, busy_timeout_ms: int = BUSY_TIMEOUT_MS) -> Database:
+class SqliteConnection:
+    """A sqlite3 connection in autocommit mode (transactions are begun explicitly) as a `WriteConnection`."""
+
+    def __init__(self, conn: sqlite3.Connection) -> None:
+        conn.isolation_level = None  # no implicit BEGIN: the writer and savepoints say when
+        self.raw = conn
+
+    def execute(self, sql: str, params: Sequence[Any] = ()) -> sqlite3.Cursor:
+        return self.raw.execute(sql, params)
+
+    def executemany(self, sql: str, rows: Iterable[Sequence[Any]]) -> None:
+        self.raw.executemany(sql, rows)
+
+    def savepoint(self) -> AbstractContextManager[None]:
+        return savepoint(self)
+
+    @property
+    def in_transaction(self) -> bool:
+        return self.raw.in_transaction
+
+    def begin(self) -> None:
+        self.raw.execute("BEGIN IMMEDIATE")  # the write lock now, not at the first write
+
+    def commit(self) -> None:
+        self.raw.execute("COMMIT")
+
+    def rollback(self) -> None:
+        self.raw.execute("ROLLBACK")
+
+    def close(self) -> None:
+        self.raw.close()
+
+    @property
+    def broken(self) -> bool:
+        return False  # a file does not go away
+
+    def domain_error(self, exc: BaseException) -> Exception | None:
+        if is_busy(exc):
+            return Unavailable("the database is locked by another process; retry shortly", reason="DATABASE_BUSY")
+        return None
+
+
+def open_writer(path: Path, durability: Durability, busy_timeout_ms: int = BUSY_TIMEOUT_MS) -> SqliteConnection:
     """The single write connection, migrated to the current schema.
 
     `busy_timeout_ms` is how long a write waits for a lock another process
@@ -48,17 +95,16 @@ def open_writer(path: Path, durability: Durability, busy_timeout_ms: int = BUSY_
     # default is every 1,000 pages).
     conn.execute(f"PRAGMA cache_size = -{WRITER_CACHE_KIB}")
     conn.execute(f"PRAGMA wal_autocheckpoint = {WAL_AUTOCHECKPOINT_PAGES}")
-    db = Database(conn, execute_plugins=False)
-    migrations.apply(db)
-    return db
+    migrations.apply(Database(conn, execute_plugins=False))
+    return SqliteConnection(conn)
 
 
-def open_reader(path: Path) -> sqlite3.Connection:
+def open_reader(path: Path) -> SqliteConnection:
     """A read-only connection; WAL lets it read while the writer writes."""
     conn = sqlite3.connect(str(path), check_same_thread=False, timeout=BUSY_TIMEOUT_MS / 1000)
     conn.execute(f"PRAGMA busy_timeout = {BUSY_TIMEOUT_MS}")
     conn.execute("PRAGMA query_only = ON")
-    return conn
+    return SqliteConnection(conn)
 
 
 def is_busy(exc: BaseException) -> bool:

@@ -1,12 +1,9 @@
-"""The outcome log in SQLite: idempotent, group-committed, with the ledger and model counts it feeds (storage layer)."""
+"""The outcome log in SQL: idempotent, group-committed, with the ledger and model counts it feeds (storage layer)."""
 
 from __future__ import annotations
 
 import asyncio
-import sqlite3
 from collections.abc import Callable, Iterator, Sequence
-
-from sqlite_utils import Database
 
 from ...app.ports import AppendResult, OutcomeEffect, PreparedOutcome
 from ...domain.errors import InvalidArgument
@@ -21,12 +18,13 @@ from ...domain.outcomes import (
     recount,
 )
 from ...domain.timekeeping import Clock
+from .connection import SqlConnection
 from .writer import Writer
 
 APPLY_SLICE = 100  # outcomes applied to memory at a time
 
 
-class SqliteOutcomeLog:
+class SqlOutcomeLog:
     """Writes outcomes on the writer thread; one job per call, group-committed with whatever else is queued."""
 
     def __init__(self, writer: Writer, clock: Clock) -> None:
@@ -50,11 +48,10 @@ class SqliteOutcomeLog:
         future = self._writer.submit(self._write_job(tenant, list(items)), apply, on_failure)
         return asyncio.shield(future)
 
-    def _write_job(self, tenant: str, prepared: list[PreparedOutcome]) -> Callable[[Database], AppendResult]:
+    def _write_job(self, tenant: str, prepared: list[PreparedOutcome]) -> Callable[[SqlConnection], AppendResult]:
         recorded_us = self._clock.now_us()
 
-        def work(db: Database) -> AppendResult:
-            conn = db.conn
+        def work(conn: SqlConnection) -> AppendResult:
             records: list[OutcomeRecord] = []
             effects: list[OutcomeEffect] = []
             ledger: dict[tuple[str, int], list[int]] = {}
@@ -103,14 +100,15 @@ class SqliteOutcomeLog:
             matching.flush()
             conn.executemany(
                 "INSERT INTO offer_daily (tenant, offer_id, day, impressions, spend_micros) VALUES (?, ?, ?, ?, ?) "
-                "ON CONFLICT (tenant, day, offer_id) DO UPDATE SET impressions = impressions + excluded.impressions, "
-                "spend_micros = spend_micros + excluded.spend_micros",
+                "ON CONFLICT (tenant, day, offer_id) DO UPDATE SET "
+                "impressions = offer_daily.impressions + excluded.impressions, "
+                "spend_micros = offer_daily.spend_micros + excluded.spend_micros",
                 [(tenant, offer_id, day, n, spend) for (offer_id, day), (n, spend) in ledger.items()],
             )
             conn.executemany(
                 "INSERT INTO model_stats (tenant, model_ref, offer_id, trials, positives) VALUES (?, ?, ?, ?, ?) "
-                "ON CONFLICT (tenant, model_ref, offer_id) DO UPDATE SET trials = trials + excluded.trials, "
-                "positives = positives + excluded.positives",
+                "ON CONFLICT (tenant, model_ref, offer_id) DO UPDATE SET "
+                "trials = model_stats.trials + excluded.trials, positives = model_stats.positives + excluded.positives",
                 [(tenant, ref, offer_id, t, p) for (ref, offer_id), (t, p) in model.items()],
             )
             return AppendResult(records, effects)
@@ -118,7 +116,7 @@ class SqliteOutcomeLog:
         return work
 
 
-def _first_result(conn: sqlite3.Connection, tenant: str, item: PreparedOutcome) -> tuple[str, int]:
+def _first_result(conn: SqlConnection, tenant: str, item: PreparedOutcome) -> tuple[str, int]:
     """The stored outcome a duplicate repeats: same key, or (for an impression) same decision and offer."""
     o = item.input
     row = conn.execute(
@@ -152,7 +150,7 @@ class _Matching:
     (docs/rules.md, "Adaptive model")
     """
 
-    def __init__(self, conn: sqlite3.Connection, tenant: str) -> None:
+    def __init__(self, conn: SqlConnection, tenant: str) -> None:
         self._conn = conn
         self._tenant = tenant
         self._states: dict[tuple[str, str], MatchState | None] = {}  # None: no positive yet
@@ -170,8 +168,11 @@ class _Matching:
 
     def flush(self) -> None:
         self._conn.executemany(
-            "INSERT OR REPLACE INTO outcome_matching (tenant, customer_id, offer_id, last_occurred_us, last_type, "
-            "last_seq, waiting, matched) VALUES (?, ?, ?, ?, ?, ?, ?, ?)",
+            "INSERT INTO outcome_matching (tenant, customer_id, offer_id, last_occurred_us, last_type, "
+            "last_seq, waiting, matched) VALUES (?, ?, ?, ?, ?, ?, ?, ?) "
+            "ON CONFLICT (tenant, customer_id, offer_id) DO UPDATE SET last_occurred_us = excluded.last_occurred_us, "
+            "last_type = excluded.last_type, last_seq = excluded.last_seq, waiting = excluded.waiting, "
+            "matched = excluded.matched",
             [
                 (self._tenant, customer, offer_id, *state.last, state.waiting, state.matched)
                 for (customer, offer_id), state in self._states.items()

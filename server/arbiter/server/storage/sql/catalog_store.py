@@ -1,19 +1,16 @@
-"""Offers, categories, sub-categories, contact policies and tenant settings in SQLite (storage layer).
+"""Offers, categories, sub-categories, contact policies and tenant settings in SQL (storage layer).
 
 Transactions are writer jobs: the use case's work reads and writes through a
-`SqliteCatalogTx` on the writer thread, inside the job's savepoint, so
+`SqlCatalogTx` on the writer thread, inside the job's savepoint, so
 concurrent updates never lose each other's changes and a failed job leaves
 nothing behind.
 """
 
 from __future__ import annotations
 
-import sqlite3
 from collections import defaultdict
 from collections.abc import Callable
 from typing import Any, TypeVar
-
-from sqlite_utils import Database
 
 from ...app.ports import CatalogTx, OfferQuery, StoredTenant
 from ...domain.catalog import Category, CategoryStatus, SubCategory
@@ -24,6 +21,7 @@ from ...domain.resources import Kind
 from ...domain.tenants import TenantSettings
 from ...domain.timekeeping import from_epoch_micros, to_epoch_micros
 from .catalog_codec import category_from_row, category_to_json, sub_category_from_row, sub_category_to_json
+from .connection import SqlConnection
 from .offer_codec import offer_from_row, offer_to_json
 from .paging import rows_after
 from .policy_codec import policy_from_row, policy_to_json
@@ -49,10 +47,10 @@ def _stamps(resource: Offer | Category | SubCategory | ContactPolicy) -> tuple[i
     return to_epoch_micros(resource.created_at), to_epoch_micros(resource.updated_at)
 
 
-class SqliteCatalogTx(CatalogTx):
+class SqlCatalogTx(CatalogTx):
     """One tenant's configuration inside a writer job."""
 
-    def __init__(self, db: Database, tenant: str) -> None:
+    def __init__(self, db: SqlConnection, tenant: str) -> None:
         self._db = db
         self._tenant = tenant
 
@@ -131,7 +129,7 @@ class SqliteCatalogTx(CatalogTx):
         self._save("offers", columns, offer.id, new=new)
         if not new:
             self._db.execute("DELETE FROM offer_tags WHERE tenant = ? AND offer_id = ?", [self._tenant, offer.id])
-        self._db.conn.executemany(
+        self._db.executemany(
             "INSERT INTO offer_tags (tenant, tag, offer_id) VALUES (?, ?, ?)",
             [(self._tenant, tag, offer.id) for tag in offer.tags],
         )
@@ -189,8 +187,8 @@ class SqliteCatalogTx(CatalogTx):
         return bool(cursor.rowcount)
 
 
-class SqliteCatalogStore:
-    """The catalogue's system of record in the embedded backend."""
+class SqlCatalogStore:
+    """The catalogue's system of record."""
 
     def __init__(self, writer: Writer, reader: Reader) -> None:
         self._writer = writer
@@ -202,7 +200,7 @@ class SqliteCatalogStore:
     async def transact(
         self, tenant: str, work: Callable[[CatalogTx], T], apply: Callable[[T], None] | None = None
     ) -> T:
-        return await self._writer.run(lambda db: work(SqliteCatalogTx(db, tenant)), apply)
+        return await self._writer.run(lambda db: work(SqlCatalogTx(db, tenant)), apply)
 
     async def list_offers(self, tenant: str, query: OfferQuery, after: PageCursor | None, limit: int) -> list[Offer]:
         conditions: list[str] = []
@@ -279,16 +277,16 @@ class SqliteCatalogStore:
         )
 
 
-def load_tenants(conn: sqlite3.Connection) -> dict[str, StoredTenant]:
-    """Every tenant's configuration (start-up)."""
+def load_tenants(conn: SqlConnection) -> dict[str, StoredTenant]:
+    """Every tenant's configuration (start-up), each kind in (tenant, id) order whatever the database."""
     tenants: defaultdict[str, StoredTenant] = defaultdict(StoredTenant)
-    for tenant, *row in conn.execute(f"SELECT tenant, {_OFFER_COLUMNS} FROM offers"):
+    for tenant, *row in conn.execute(f"SELECT tenant, {_OFFER_COLUMNS} FROM offers ORDER BY tenant, id"):
         tenants[tenant].offers.append(offer_from_row(*row))
-    for tenant, *row in conn.execute(f"SELECT tenant, {_CATEGORY_COLUMNS} FROM categories"):
+    for tenant, *row in conn.execute(f"SELECT tenant, {_CATEGORY_COLUMNS} FROM categories ORDER BY tenant, id"):
         tenants[tenant].categories.append(category_from_row(*row))
-    for tenant, *row in conn.execute(f"SELECT tenant, {_SUB_COLUMNS} FROM sub_categories"):
+    for tenant, *row in conn.execute(f"SELECT tenant, {_SUB_COLUMNS} FROM sub_categories ORDER BY tenant, id"):
         tenants[tenant].sub_categories.append(sub_category_from_row(*row))
-    for tenant, *row in conn.execute(f"SELECT tenant, {_POLICY_COLUMNS} FROM contact_policies"):
+    for tenant, *row in conn.execute(f"SELECT tenant, {_POLICY_COLUMNS} FROM contact_policies ORDER BY tenant, id"):
         tenants[tenant].policies.append(policy_from_row(*row))
     for tenant, timezone, updated_us in conn.execute("SELECT tenant, timezone, updated_us FROM tenant_settings"):
         tenants[tenant].settings = TenantSettings(tenant, timezone, from_epoch_micros(updated_us))

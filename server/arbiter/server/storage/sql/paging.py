@@ -2,10 +2,10 @@
 
 from __future__ import annotations
 
-import sqlite3
 from typing import Any
 
 from ...domain.pagination import PageCursor
+from .connection import SqlConnection
 from .reader import Reader
 
 
@@ -34,7 +34,7 @@ async def rows_after(
     args.append(limit)
     query = " ".join(sql)
 
-    def run(conn: sqlite3.Connection) -> list[tuple[Any, ...]]:
+    def run(conn: SqlConnection) -> list[tuple[Any, ...]]:
         return conn.execute(query, args).fetchall()
 
     return await reader.run(run)

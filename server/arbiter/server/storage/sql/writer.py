@@ -1,4 +1,4 @@
-"""The one writer thread: serialised, group-committed SQLite writes (storage layer).
+"""The one writer thread: serialised, group-committed writes to the database (storage layer).
 
 Every write of the server is a job run on this thread. Jobs waiting together
 commit together: one transaction per batch, a savepoint per job, so one job's
@@ -23,14 +23,11 @@ import threading
 import time
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field
-from pathlib import Path
 from typing import Any, Generic, TypeVar
 
-from sqlite_utils import Database
-
 from ...app.ports import NO_TELEMETRY, Telemetry
-from ...domain.errors import Unavailable
-from .database import BUSY_TIMEOUT_MS, Durability, is_busy, open_writer
+from ...domain.errors import DomainError, Unavailable
+from .connection import WriteConnection, savepoint
 
 T = TypeVar("T")
 log = logging.getLogger(__name__)
@@ -46,7 +43,7 @@ Apply = Callable[[T], Iterator[None] | None]
 
 @dataclass(slots=True)
 class _Job(Generic[T]):
-    work: Callable[[Database], T]
+    work: Callable[[WriteConnection], T]
     apply: Apply[T] | None
     future: asyncio.Future[T]
     on_failure: Callable[[], None] | None = None
@@ -59,16 +56,9 @@ _STOP = object()
 class Writer:
     """Owns the write connection; `run` submits a job and awaits its durable result."""
 
-    def __init__(
-        self,
-        path: Path,
-        durability: Durability,
-        telemetry: Telemetry = NO_TELEMETRY,
-        busy_timeout_ms: int = BUSY_TIMEOUT_MS,
-    ) -> None:
-        self._path = path
-        self._durability = durability
-        self._busy_timeout_ms = busy_timeout_ms
+    def __init__(self, connect: Callable[[], WriteConnection], telemetry: Telemetry = NO_TELEMETRY) -> None:
+        """`connect` opens (and migrates) the write connection; it is called again after one is lost."""
+        self._connect = connect
         self._telemetry = telemetry
         self._queue: queue.SimpleQueue[Any] = queue.SimpleQueue()
         self._thread: threading.Thread | None = None
@@ -81,13 +71,13 @@ class Writer:
     def start(self, loop: asyncio.AbstractEventLoop) -> None:
         """Open (and migrate) the database on the calling thread, then start the writer thread."""
         self._loop = loop
-        db = open_writer(self._path, self._durability, self._busy_timeout_ms)
-        self._thread = threading.Thread(target=self._run, args=(db,), name="arbiter-writer", daemon=True)
+        conn = self._connect()
+        self._thread = threading.Thread(target=self._run, args=(conn,), name="arbiter-writer", daemon=True)
         self._thread.start()
 
     def submit(
         self,
-        work: Callable[[Database], T],
+        work: Callable[[WriteConnection], T],
         apply: Apply[T] | None = None,
         on_failure: Callable[[], None] | None = None,
     ) -> asyncio.Future[T]:
@@ -105,7 +95,7 @@ class Writer:
         self._queue.put(_Job(work, apply, future, on_failure))
         return future
 
-    async def run(self, work: Callable[[Database], T], apply: Apply[T] | None = None) -> T:
+    async def run(self, work: Callable[[WriteConnection], T], apply: Apply[T] | None = None) -> T:
         """Run `work` on the writer thread; return its result once durable and applied."""
         return await asyncio.shield(self.submit(work, apply))
 
@@ -123,7 +113,7 @@ class Writer:
         self._refusing.set()
         marker: asyncio.Future[None] = self._loop.create_future()
         marker.add_done_callback(_retrieve)
-        self._queue.put(_Job(lambda db: None, None, marker))
+        self._queue.put(_Job(lambda conn: None, None, marker))
         await asyncio.wait([marker])  # FIFO: every job queued before it is resolved by now
 
     async def close(self) -> None:
@@ -139,7 +129,7 @@ class Writer:
         if self._applier is not None:
             await self._applier
 
-    def _run(self, db: Database) -> None:
+    def _run(self, conn: WriteConnection) -> None:
         try:
             while True:
                 first = self._queue.get()
@@ -156,47 +146,58 @@ class Writer:
                         stop = True
                         break
                     batch.append(job)
-                self._commit(db, batch)
+                conn = self._commit(conn, batch)
                 if stop:
                     return
         finally:
-            db.conn.close()
+            conn.close()
 
-    def _commit(self, db: Database, batch: list[_Job[Any]]) -> None:
+    def _reconnect(self, conn: WriteConnection) -> WriteConnection:
+        """The connection to write the next batch on: `conn`, or a new one when it is lost."""
+        if not conn.broken:
+            return conn
+        conn.close()
+        return self._connect()
+
+    def _commit(self, conn: WriteConnection, batch: list[_Job[Any]]) -> WriteConnection:
+        """Write and commit one batch, resolving its jobs; returns the connection for the next batch."""
         if self._refusing.is_set():
             refused = Unavailable("the server is shutting down", reason="SHUTTING_DOWN")
             for job in batch:
                 job.outcome = (False, refused)
             assert self._loop is not None
             self._loop.call_soon_threadsafe(self._resolve, batch)
-            return
+            return conn
         started = time.perf_counter()
-        conn = db.conn
         try:
-            # The write lock up front: when another process holds it, the batch
-            # waits the busy timeout once and fails as a whole, retryable.
-            conn.execute("BEGIN IMMEDIATE")
+            conn = self._reconnect(conn)
+            # The write lock up front (SQLite): when another process holds it,
+            # the batch waits the busy timeout once and fails as a whole, retryable.
+            conn.begin()
             try:
                 for job in batch:
                     try:
-                        with db.atomic():  # a savepoint: one job's error rolls back only that job
-                            job.outcome = (True, job.work(db))
+                        with savepoint(conn):  # one job's error rolls back only that job
+                            job.outcome = (True, job.work(conn))
                     except Exception as exc:
-                        job.outcome = (False, _busy_or(exc))
-                conn.execute("COMMIT")
+                        if conn.broken:  # the server went away mid-batch: nothing in it will commit
+                            raise
+                        job.outcome = (False, _explained(conn, exc))
+                conn.commit()
             except BaseException:
-                if conn.in_transaction:
-                    conn.execute("ROLLBACK")
+                if not conn.broken and conn.in_transaction:
+                    conn.rollback()
                 raise
         except Exception as exc:  # the batch never began or did not commit: nothing in it is durable
-            if not is_busy(exc):
+            failure = _explained(conn, exc)
+            if failure is exc:
                 log.exception("write batch of %d jobs failed to commit", len(batch))
-            failure = _busy_or(exc)
             for job in batch:
                 job.outcome = (False, failure)
         self._telemetry.writer_batch(len(batch), time.perf_counter() - started)
         assert self._loop is not None
         self._loop.call_soon_threadsafe(self._resolve, batch)
+        return conn
 
     def _resolve(self, batch: list[_Job[Any]]) -> None:
         """On the loop: queue a finished batch for the applier task, starting it if it is idle."""
@@ -216,12 +217,17 @@ class Writer:
                         slice_started = time.perf_counter()
 
 
-def _busy_or(exc: Exception) -> Exception:
-    """A lock held elsewhere past the busy timeout is UNAVAILABLE (retry later), not an internal error."""
-    if is_busy(exc):
-        log.warning("a write waited the busy timeout for a lock another process holds on the database")
-        return Unavailable("the database is locked by another process; retry shortly", reason="DATABASE_BUSY")
-    return exc
+def _explained(conn: WriteConnection, exc: Exception) -> Exception:
+    """What the caller is told: the domain error `exc` stands for (UNAVAILABLE: retry later), else `exc`.
+
+    A commit cut off by a lost server may still have happened: the caller is told to retry, and an
+    outcome's idempotency key makes the retry a duplicate rather than a second record."""
+    if isinstance(exc, DomainError):
+        return exc
+    explained = conn.domain_error(exc)
+    if isinstance(explained, Unavailable):
+        log.warning("a write failed: %s", explained)
+    return explained or exc
 
 
 def _retrieve(future: asyncio.Future[Any]) -> None:

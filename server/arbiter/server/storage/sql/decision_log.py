@@ -1,19 +1,17 @@
-"""The decision log in SQLite: sampled decisions written by the writer thread, purged by age (storage layer)."""
+"""The decision log in SQL: sampled decisions written by the writer thread, purged by age (storage layer)."""
 
 from __future__ import annotations
 
 import asyncio
 import contextlib
 import logging
-import sqlite3
 from typing import Any
-
-from sqlite_utils import Database
 
 from ...domain.decision_log import US_PER_DAY, LoggedDecision, logged_decision
 from ...domain.decisions import DecisionRequest, DecisionResult
 from ...domain.errors import Unavailable
 from ...domain.timekeeping import Clock
+from .connection import SqlConnection
 from .decision_codec import decode_decision, encode_decision
 from .reader import Reader
 from .writer import Writer
@@ -23,7 +21,7 @@ log = logging.getLogger(__name__)
 PURGE_EVERY_US = 3_600 * 1_000_000  # at most one purge an hour (by the injected clock)
 
 
-class SqliteDecisionLog:
+class SqlDecisionLog:
     """`keep` queues a job for the writer without waiting (it joins the writer's next batch); the stored
     form is built and compressed there too, off the event loop. Expired rows are deleted at start-up and,
     by the clock, at most hourly with the next write or read; reads never return them meanwhile."""
@@ -59,10 +57,11 @@ class SqliteDecisionLog:
         now = self._clock.now_us()
         cutoff = self._purge_due(now)
 
-        def work(db: Database) -> None:
+        def work(db: SqlConnection) -> None:
             blob = encode_decision(logged_decision(decision_id, now, request, result))
-            db.conn.execute(
-                "INSERT OR REPLACE INTO decision_log (tenant, id, logged_us, body) VALUES (?, ?, ?, ?)",
+            db.execute(
+                "INSERT INTO decision_log (tenant, id, logged_us, body) VALUES (?, ?, ?, ?) "
+                "ON CONFLICT (tenant, id) DO UPDATE SET logged_us = excluded.logged_us, body = excluded.body",
                 [tenant, decision_id, now, blob],
             )
             if cutoff is not None:
@@ -92,7 +91,7 @@ class SqliteDecisionLog:
                 self._writer.submit(lambda db: _purge(db, cutoff)).add_done_callback(_log_failure)
         floor = self._cutoff(now)
 
-        def query(conn: sqlite3.Connection) -> tuple[int, bytes] | None:
+        def query(conn: SqlConnection) -> tuple[int, bytes] | None:
             row: tuple[int, bytes] | None = conn.execute(
                 "SELECT logged_us, body FROM decision_log WHERE tenant = ? AND id = ? AND logged_us > ?",
                 [tenant, decision_id, floor],
@@ -105,8 +104,8 @@ class SqliteDecisionLog:
         return decode_decision(decision_id, row[0], row[1])
 
 
-def _purge(db: Database, cutoff_us: int) -> int:
-    return db.conn.execute("DELETE FROM decision_log WHERE logged_us <= ?", [cutoff_us]).rowcount
+def _purge(db: SqlConnection, cutoff_us: int) -> int:
+    return db.execute("DELETE FROM decision_log WHERE logged_us <= ?", [cutoff_us]).rowcount
 
 
 def _log_failure(future: asyncio.Future[Any]) -> None:
