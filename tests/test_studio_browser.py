@@ -282,7 +282,16 @@ def test_sign_in_keeps_the_key_in_session_storage_only(
     studio.sign_in(tenant.key)
     key_id = "key_" + tenant.key.split("_")[1]
     subprocess.run(
-        [sys.executable, "-m", "arbiter.server", "keys", "--db", str(http_server.db), "revoke", key_id],
+        [
+            sys.executable,
+            "-m",
+            "arbiter.server",
+            "keys",
+            "--db",
+            str(backends.database(http_server.db)),
+            "revoke",
+            key_id,
+        ],
         capture_output=True,
         timeout=CLI_TIMEOUT,
         check=True,
