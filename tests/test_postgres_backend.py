@@ -5,6 +5,8 @@ The rest of its behaviour is the whole suite run on it (`ARBITER_TEST_BACKEND=po
 
 from __future__ import annotations
 
+import os
+import signal
 import subprocess
 import sys
 import threading
@@ -18,7 +20,8 @@ from typing import cast
 import backends
 import pytest
 from auth_helpers import cli_create_key, keys_cli
-from decide_helpers import make_offer
+from decide_helpers import decide, make_offer
+from grpc_health.v1 import health_pb2
 from serverproc import ServerProcess
 
 from arbiter.client import Client, UnauthenticatedError, UnavailableError
@@ -26,6 +29,9 @@ from arbiter.server.storage.postgres.connection import PostgresConnection, serve
 from arbiter.server.storage.postgres.migrations import MIGRATIONS
 
 pytestmark = pytest.mark.postgres_only
+
+SERVING = health_pb2.HealthCheckResponse.SERVING
+NOT_SERVING = health_pb2.HealthCheckResponse.NOT_SERVING
 
 BOUND = 10.0  # seconds: the most any wait below may take before the test fails
 
@@ -120,13 +126,17 @@ def test_an_outage_fails_calls_fast_and_serving_resumes_when_postgres_returns(tm
         url = postgres.create_database("outage")
         with ServerProcess(tmp_path / "unused.db", url=url) as server, Client(server.target, tenant="o") as client:
             offer_id = make_offer(client, name="Before")
+            assert server.health() == SERVING
             postgres.stop()
+            _eventually(lambda: server.health() == NOT_SERVING, "health says NOT_SERVING while Postgres is away")
             with pytest.raises(UnavailableError, match="database cannot be reached"):
                 make_offer(client, name="While down")
             with pytest.raises(UnavailableError, match="database cannot be reached"):
                 client.list_offers()
             assert client.get_offer(offer_id).name == "Before"  # the catalogue is served from memory
+            assert [o.offer_id for o in decide(client).offers] == [offer_id]  # so is Decide without recording
             postgres.start()
+            _eventually(lambda: server.health() == SERVING, "health says SERVING once Postgres is back")
             after: list[str] = []
 
             def created() -> bool:
@@ -138,6 +148,44 @@ def test_an_outage_fails_calls_fast_and_serving_resumes_when_postgres_returns(tm
 
             _eventually(created, "writes succeed again once Postgres is back, without a restart")
             assert {o.id for o in client.iter_offers()} == {offer_id, *after}
+
+
+def _parent(pid: int) -> int:
+    return int(Path(f"/proc/{pid}/stat").read_text().rpartition(")")[2].split()[1])
+
+
+def _postgres_sessions(postmaster: int, database: str) -> list[int]:
+    """The postmaster and the processes serving connections to `database` (not its own background workers)."""
+    sessions = []
+    for stat in Path("/proc").glob("[0-9]*/stat"):
+        try:
+            parent = _parent(int(stat.parent.name))
+            title = (stat.parent / "cmdline").read_bytes().replace(b"\0", b" ").decode()
+        except OSError:  # gone meanwhile
+            continue
+        if parent == postmaster and f" {database} " in title:
+            sessions.append(int(stat.parent.name))
+    return [postmaster, *sessions]
+
+
+def test_a_postgres_that_stops_answering_turns_health_not_serving_until_it_answers_again(tmp_path: Path) -> None:
+    """Connections stay open but nothing answers (the server's processes stopped): the probe's wait is bounded."""
+    with backends.PostgresServer(tmp_path / "pg") as postgres:
+        url = postgres.create_database("hung")
+        with ServerProcess(tmp_path / "unused.db", url=url) as server:
+            assert server.health() == SERVING
+            assert postgres.pid is not None
+            frozen = _postgres_sessions(postgres.pid, "hung")
+            assert len(frozen) > 2, frozen  # the postmaster, and at least the writer's and the probe's sessions
+            try:
+                for pid in frozen:
+                    os.kill(pid, signal.SIGSTOP)
+                _eventually(lambda: server.health() == NOT_SERVING, "NOT_SERVING while Postgres does not answer")
+            finally:
+                # runuser, which started the postmaster, stops itself when its child stops: continue it too.
+                for pid in (*frozen, _parent(postgres.pid)):
+                    os.kill(pid, signal.SIGCONT)
+            _eventually(lambda: server.health() == SERVING, "SERVING once Postgres answers again")
 
 
 def test_backup_and_restore_point_to_postgres_tools_for_a_postgres_url(tmp_path: Path) -> None:

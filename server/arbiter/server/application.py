@@ -5,7 +5,7 @@ from __future__ import annotations
 import asyncio
 import logging
 from concurrent.futures import ThreadPoolExecutor
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path
 from typing import TYPE_CHECKING
 
@@ -49,6 +49,7 @@ class Application:
     metrics_http: HttpFrontDoor | None = None  # /metrics on a listener of its own
     metrics: Metrics | None = None
     demo_key: DemoKey | None = None
+    _health_updates: set[asyncio.Future[None]] = field(default_factory=set)
 
     @property
     def port(self) -> int:
@@ -84,6 +85,27 @@ class Application:
             if not self.config.insecure_no_auth:
                 self.demo_key = await demo_key(self.core, demo_key_file(self.config))
         await self.grpc.serving()
+        self._follow_stores()
+
+    def _follow_stores(self) -> None:
+        """Health follows the stores on other servers: NOT_SERVING while one cannot be reached."""
+        reachability = self.core.stores.reachability
+        if reachability is None:
+            return
+        in_order = asyncio.Lock()
+
+        async def tell() -> None:
+            async with in_order:  # each update says what holds when it runs, so the last one is right
+                await (self.grpc.serving() if reachability.reachable else self.grpc.not_serving())
+
+        def changed(_: bool) -> None:
+            update = asyncio.ensure_future(tell())
+            self._health_updates.add(update)
+            update.add_done_callback(self._health_updates.discard)
+
+        reachability.watch(changed)
+        if not reachability.reachable:
+            changed(False)
 
     async def stop(
         self, grace: float | None = None, drain: float | None = None, hurry: asyncio.Event | None = None

@@ -278,6 +278,17 @@ class DecisionLog(Protocol):
 # -- one backend ---------------------------------------------------------------------------
 
 
+class Reachability(Protocol):
+    """Whether a store on another server answers (a local file always does: the embedded backend has none)."""
+
+    @property
+    def reachable(self) -> bool: ...
+
+    def watch(self, on_change: Callable[[bool], None]) -> None:
+        """Call `on_change` on the event loop each time the store is lost (False) or answers again (True)."""
+        ...
+
+
 async def _nothing() -> None:
     return None
 
@@ -295,6 +306,7 @@ class Stores:
     close: Callable[[], Awaitable[None]]
     # At a shutdown past its grace: fail the writes not yet begun, return once every write is answered.
     refuse_queued_writes: Callable[[], Awaitable[None]] = field(default=_nothing)
+    reachability: Reachability | None = None  # None: nothing that can go away (a local file)
 
 
 # -- telemetry: what the core reports as it works -----------------------------------

@@ -21,6 +21,7 @@ from .connection import PostgresConnection, connect, domain_error, first_line, o
 from .errors import PostgresNotUsable
 from .keys import KeyListener
 from .migrations import migrate
+from .reachability import PostgresProbe
 
 
 def check_and_migrate(url: str) -> PostgresConnection:
@@ -69,12 +70,17 @@ def open_postgres(
     writer.start(asyncio.get_running_loop())
     reader = Reader(lambda: connect(url), domain_error)
     keys = SqlKeyStore(writer, reader, listener.refresh, listener.confirm_unknown)
+    probe = PostgresProbe(url)
+    probe.start()
 
     async def close() -> None:
+        await probe.close()
         await writer.close()
         reader.close()
         await asyncio.to_thread(listener.close)
 
-    return assemble_stores(
+    stores = assemble_stores(
         writer, reader, keys, clock, customer_cache_size, telemetry, decision_log_days=decision_log_days, close=close
     )
+    stores.reachability = probe
+    return stores
