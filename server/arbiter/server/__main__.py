@@ -91,6 +91,10 @@ def main(argv: Sequence[str] | None = None) -> int:
         from .backup_cli import restore_main
 
         return restore_main(args[1:])
+    if args[:1] == ["migrate"]:
+        from .migrate_cli import migrate_main
+
+        return migrate_main(args[1:])
     try:
         config = load_config(args)
     except ConfigError as exc:
