@@ -4,8 +4,8 @@ A real server fills a SQLite file through the API, the CLI copies it, and a
 server on the Postgres database must answer exactly what the SQLite server
 answered. These tests need a Postgres whatever the suite's backend, so they
 run in the postgres run only (`postgres_only`; tests/backends.py starts it).
-Every SQLite server here is given its file as `url`, so it runs on SQLite in
-that run too.
+Every SQLite server here serves its file itself (`_sqlite_server`), in that
+run too.
 """
 
 from __future__ import annotations
@@ -106,8 +106,24 @@ def _create_key(db: Path | str, tenant: str, role: str = "admin") -> str:
 
 
 def _sqlite_server(db: Path, **kwargs: Any) -> ServerProcess:
-    """A server on the SQLite file `db`, in the postgres run too."""
-    return ServerProcess(db, url=str(db), **kwargs)
+    """A server on the SQLite file `db`, in the postgres run too.
+
+    ServerProcess puts its server on the run's backend (on postgres, a database of the run's Postgres and
+    what the distributed backend needs besides); this one serves the file itself, so its --db is the file
+    and the options only the distributed backend takes are left out.
+    """
+    server = ServerProcess(db, **kwargs)
+    args: list[str] = []
+    options = iter(server.args)
+    for option in options:
+        if option in ("--db", "--redis"):
+            next(options)  # its value
+            if option == "--db":
+                args += ["--db", str(db)]
+        else:
+            args.append(option)
+    server.args = args
+    return server
 
 
 def _source_rows(db: Path, sql: str) -> list[tuple[Any, ...]]:
