@@ -19,7 +19,7 @@ import subprocess
 import sys
 import threading
 import time
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from pathlib import Path
 from typing import IO
 
@@ -57,10 +57,26 @@ class BenchServer:
     The HTTP listener is off unless `extra_args` give `--http-address`
     (`127.0.0.1:0` for a free port); when it is on, `http_address` is where
     it listens, from the server's "arbiter http listening on" line.
+
+    `db` is a SQLite file, or a postgresql:// URL with `redis` the redis://
+    URL of the distributed backend's counters. `services_cpu` gives the CPU
+    seconds used so far by the processes that serve with it on its core
+    (the distributed backend's Postgres and Redis): `cpu_seconds()` adds
+    them, so a phase's CPU use is that of the whole server core's work.
     """
 
-    def __init__(self, db: Path, log: Path, extra_args: Sequence[str] = ()) -> None:
+    def __init__(
+        self,
+        db: Path | str,
+        log: Path,
+        extra_args: Sequence[str] = (),
+        *,
+        redis: str | None = None,
+        services_cpu: Callable[[], float] | None = None,
+    ) -> None:
         self.db = db
+        self.redis = redis
+        self.services_cpu = services_cpu
         self.log = log
         http = http_address_arg(extra_args)
         self.http_enabled = http is not None and http != HTTP_OFF
@@ -75,6 +91,7 @@ class BenchServer:
             "127.0.0.1:0",
             "--db",
             str(db),
+            *(("--redis", redis) if redis else ()),
             "--log-level",
             "warning",
             "--drain-seconds",  # no load balancer to drain: stop at once
@@ -108,24 +125,28 @@ class BenchServer:
         assert self.process is not None
         return self.process.pid
 
+    def keys_command(self, tenant: str) -> list[str]:
+        """The keys CLI creating an admin key for `tenant` on the server's database (a file or a URL alike)."""
+        return [
+            sys.executable,
+            "-m",
+            "arbiter.server",
+            "keys",
+            "--db",
+            str(self.db),
+            "create",
+            "--tenant",
+            tenant,
+            "--role",
+            "admin",
+            "--name",
+            "benchmark",
+        ]
+
     def api_key(self, tenant: str) -> str:
         """A new admin key for `tenant`, made by the keys CLI on the server's database (honoured at once)."""
         result = subprocess.run(
-            [
-                sys.executable,
-                "-m",
-                "arbiter.server",
-                "keys",
-                "--db",
-                str(self.db),
-                "create",
-                "--tenant",
-                tenant,
-                "--role",
-                "admin",
-                "--name",
-                "benchmark",
-            ],
+            self.keys_command(tenant),
             capture_output=True,
             text=True,
             check=True,
@@ -197,8 +218,9 @@ class BenchServer:
         return counts
 
     def cpu_seconds(self) -> float:
-        """User + system CPU time of the server process so far (all threads)."""
-        return process_cpu_seconds(self.pid)
+        """User + system CPU time of the server process so far (all threads), plus its services' (`services_cpu`)."""
+        own = process_cpu_seconds(self.pid)
+        return own + self.services_cpu() if self.services_cpu is not None else own
 
     def peak_rss_mb(self) -> float:
         for line in Path(f"/proc/{self.pid}/status").read_text().splitlines():

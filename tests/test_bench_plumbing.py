@@ -1,11 +1,17 @@
-"""The benchmark's own plumbing: where results go, when it fails, when it warns about a busy machine."""
+"""The benchmark's own plumbing: where results go, when it fails, when it warns about a busy machine, and
+a server on the distributed backend's URLs."""
 
 from __future__ import annotations
 
+import os
 from datetime import UTC, datetime
+from pathlib import Path
+from types import SimpleNamespace
+from typing import Any, cast
 
 from bench.machine_load import NOISY_CORES, warning
 from bench.report import RESULTS_DIR, Report, Row
+from bench.server_process import BenchServer, process_cpu_seconds
 from bench.suite import _parser, exit_code, make_plan
 
 
@@ -32,3 +38,22 @@ def test_other_processes_above_a_tenth_of_a_core_are_warned_about() -> None:
     assert warning(NOISY_CORES) is None
     noisy = warning(NOISY_CORES + 0.05)
     assert noisy is not None and "0.15 cores" in noisy
+
+
+def test_a_server_on_urls_gets_redis_and_its_keys_cli_the_database_only(tmp_path: Path) -> None:
+    db, redis = "postgresql://postgres@127.0.0.1:5432/arbiter_bench", "redis://127.0.0.1:6379/0"
+    server = BenchServer(db, tmp_path / "server.log", redis=redis)
+    assert server.command[server.command.index("--db") + 1] == db
+    assert server.command[server.command.index("--redis") + 1] == redis
+    keys = server.keys_command("bench-distributed")
+    assert keys[keys.index("--db") + 1] == db and "--redis" not in keys
+    embedded = BenchServer(tmp_path / "arbiter.db", tmp_path / "server.log")
+    assert "--redis" not in embedded.command
+    assert embedded.keys_command("t")[embedded.keys_command("t").index("--db") + 1] == str(tmp_path / "arbiter.db")
+
+
+def test_a_server_with_services_counts_their_cpu_with_its_own(tmp_path: Path) -> None:
+    server = BenchServer("postgresql://x/y", tmp_path / "server.log", redis="redis://z", services_cpu=lambda: 1_000.0)
+    server.process = cast(Any, SimpleNamespace(pid=os.getpid()))  # this process stands in for the server
+    own = process_cpu_seconds(os.getpid())
+    assert own + 1_000.0 <= server.cpu_seconds() < own + 1_001.0
