@@ -1,14 +1,16 @@
 """The benchmark's own plumbing: where results go, when it fails, when it warns about a busy machine, and
-a server on the distributed backend's URLs."""
+the distributed backend's: a server on its URLs, pinning its services' processes."""
 
 from __future__ import annotations
 
 import os
+import subprocess
 from datetime import UTC, datetime
 from pathlib import Path
 from types import SimpleNamespace
 from typing import Any, cast
 
+from bench.distributed import descendants, filesystem, off_core, pin, process_tree, start_time, tree_cpu_seconds
 from bench.machine_load import NOISY_CORES, warning
 from bench.report import RESULTS_DIR, Report, Row
 from bench.server_process import BenchServer, process_cpu_seconds
@@ -57,3 +59,28 @@ def test_a_server_with_services_counts_their_cpu_with_its_own(tmp_path: Path) ->
     server.process = cast(Any, SimpleNamespace(pid=os.getpid()))  # this process stands in for the server
     own = process_cpu_seconds(os.getpid())
     assert own + 1_000.0 <= server.cpu_seconds() < own + 1_001.0
+
+
+def test_a_process_tree_lists_every_descendant_after_its_parent() -> None:
+    parents = {1: 0, 10: 1, 11: 10, 12: 10, 13: 12, 20: 1, 30: 99}
+    assert descendants(parents, 10) == [10, 11, 12, 13]
+    assert descendants(parents, 13) == [13]
+    assert descendants(parents, 1) == [1, 10, 20, 11, 12, 13]
+
+
+def test_pinning_puts_every_thread_of_a_process_tree_on_one_core() -> None:
+    core = min(os.sched_getaffinity(0))
+    child = subprocess.Popen(["sleep", "30"])
+    try:
+        assert process_tree(os.getpid())[0] == os.getpid() and child.pid in process_tree(os.getpid())
+        assert pin(process_tree(child.pid), core) == [child.pid]
+        assert os.sched_getaffinity(child.pid) == {core}
+        assert off_core([child.pid], core) == {}
+        assert start_time(child.pid) is not None
+        assert tree_cpu_seconds(os.getpid()) >= process_cpu_seconds(os.getpid())
+    finally:
+        child.kill()
+        child.wait()
+    assert start_time(child.pid) is None  # gone
+    assert pin([child.pid], core) == []  # a vanished process is skipped
+    assert filesystem(Path("/")) != "unknown"
