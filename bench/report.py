@@ -152,7 +152,13 @@ def markdown(report: Report) -> str:
     lines = [
         f"# Arbiter benchmark, {report.started_at:%Y-%m-%d %H:%M} UTC",
         "",
-        f"Machine: {info['cpu']}, {info['cores']} cores (server pinned to core 0, load generators to core 1); "
+        f"Machine: {info['cpu']}, {info['cores']} cores (server pinned to core 0"
+        + (
+            ", with its Postgres and Redis in the distributed rows"
+            if "distributed" in settings.get("scenarios", ())
+            else ""
+        )
+        + "; load generators to core 1); "
         f"Linux {info['kernel']}, Python {info['python']}. "
         f"Commit {git['commit'] or 'unknown'}{' (with uncommitted changes)' if git['dirty'] else ''}.",
         "",

@@ -30,6 +30,14 @@ noisy      bench/noisy.py: a quiet tenant's Decide alone and while another
            sends RecordOutcomes bulks of 1,000, and a bulk's cost before and
            after 1,000,000 stored outcomes (its own servers, no API keys).
 
+distributed  the distributed backend: a throwaway Postgres and Redis
+           (bench/distributed.py) pinned with the server to core 0, a server
+           on them with the same 1,000-offer tenant; the ceiling and Decide
+           as decide-1k, RecordOutcomes of 1,000 as outcomes; Decide compared
+           with the embedded Decide of the same run (decide-1k's, or measured
+           in this scenario on a SQLite server of its own when decide-1k did
+           not run).
+
 Around every phase the server's call counts (SIGUSR1) are read; the
 difference must equal the load generator's count of calls, all OK. REST
 calls are not in those counts: they are checked by HTTP status (2xx only)
@@ -67,6 +75,7 @@ from arbiter.client import Client
 from arbiter.v1 import decisions_pb2_grpc
 from bench import after_write, batch_decide, h2load, huge_request, machine_load, noisy
 from bench.catalogue import SyntheticTenant, load_tenant
+from bench.distributed import Services
 from bench.report import RESULTS_DIR, Report, Row, machine, reached, table, write
 from bench.server_process import SERVER_CORE, BenchServer, CallCounts, counts_delta, non_ok
 
@@ -78,6 +87,7 @@ SCENARIOS = (
     "outcomes",
     "batch-decide",
     "after-write",
+    "distributed",
     "rest",
     "http-idle",
     "metrics-cost",
@@ -97,6 +107,8 @@ METRICS_TARGET_PCT = 5.0  # metrics on: gRPC Decide/empty within 5 % of metrics 
 DECIDE_1K_TARGET, DECIDE_10K_TARGET = 0.7, 0.4
 P99_TARGET_MS = 10.0
 BULK_TARGET = 50_000.0
+DISTRIBUTED_DECIDE_TARGET = 0.6  # distributed Decide/s per server core ≥ 0.6 × embedded, 1,000 offers
+POSTGRES_BULK_TARGET = 20_000.0  # RecordOutcomes of 1,000 into Postgres, outcomes/s
 SATURATED = 0.9  # server CPU seconds per second above which a throughput run saturated the server's core
 
 
@@ -204,7 +216,8 @@ class Plan:
     @property
     def needs_h2load(self) -> bool:
         return bool(
-            self.scenarios & {"ceiling", "decide-1k", "decide-10k", "latency", "rest", "http-idle", "metrics-cost"}
+            self.scenarios
+            & {"ceiling", "decide-1k", "decide-10k", "latency", "distributed", "rest", "http-idle", "metrics-cost"}
         )
 
     def settings(self) -> dict[str, Any]:
@@ -240,7 +253,7 @@ class Plan:
             },
             "http_idle": {"rounds": self.ab_rounds, "seconds": self.ab_s},
             "metrics_cost": {"rounds": self.ab_rounds, "seconds": self.ab_s},
-            "cores": {"server": SERVER_CORE, "load": h2load.LOAD_CORE},
+            "cores": {"server": SERVER_CORE, "load": h2load.LOAD_CORE, "distributed_services": SERVER_CORE},
         }
 
 
@@ -253,6 +266,8 @@ class Run:
         self.scratch = scratch
         self.h2load_exe = h2load_exe
         self.run_id = report.started_at.strftime("%Y%m%d%H%M%S")
+        # (ceiling, Decide) req/s of the embedded server per catalogue size, for the distributed comparison.
+        self.embedded: dict[int, tuple[float, float]] = {}
 
     # -- per server process ----------------------------------------------
 
@@ -274,6 +289,7 @@ class Run:
             decide_max = None
             if tenant is not None and self._wants_decide(size):
                 decide_max = self.decide(server, size, tenant, ceiling)
+                self.embedded[size] = (ceiling, decide_max)
             if tenant is not None and decide_max and "latency" in plan.scenarios and size in plan.latency_sizes:
                 self.latency(server, size, tenant, decide_max)
             if tenant is not None and "outcomes" in plan.scenarios and size == SMALL:
@@ -650,6 +666,7 @@ class Run:
         mode: str,
         concurrency: int,
         method: str | None,
+        label: str | None = None,
     ) -> dict[str, Any]:
         plan = self.plan
         command = [
@@ -683,7 +700,7 @@ class Run:
             "--server-pid",
             str(server.pid),
         ]
-        name = f"loadgen {mode} n={len(tenant.offer_ids)}"
+        name = label or f"loadgen {mode} n={len(tenant.offer_ids)}"
         before = server.call_counts()
         timeout = plan.loadgen_warmup_s + plan.loadgen_s + 180
         done = subprocess.run(command, cwd=REPO, capture_output=True, text=True, timeout=timeout, check=False)
@@ -719,6 +736,163 @@ class Run:
             f"non-OK {result['non_ok']})"
         )
         return result
+
+    # -- the distributed backend ---------------------------------------------------
+
+    def distributed(self) -> None:
+        """Decide and RecordOutcomes on Postgres + Redis (pinned with the server to its core) beside embedded."""
+        plan = self.plan
+        size = SMALL
+        if size in self.embedded:
+            (embedded_ceiling, embedded_decide), source = self.embedded[size], "the decide-1k phase of this run"
+        else:
+            (embedded_ceiling, embedded_decide), source = self._embedded_twin(size), "measured in this scenario"
+        folder = self.scratch / "distributed"
+        core = int(SERVER_CORE)
+        with Services(folder, core) as services:
+            say(
+                f"[distributed] Postgres pid {services.postmaster} on 127.0.0.1:{services.postgres.port}, "
+                f"Redis pid {services.redis_pid} on 127.0.0.1:{services.redis.port}, pinned to core {core}"
+            )
+            with BenchServer(
+                services.database_url,
+                self._server_log("distributed"),
+                redis=services.redis_url,
+                services_cpu=services.cpu_seconds,
+            ) as server:
+                say(f"[distributed] server pid {server.pid} on core {SERVER_CORE}, {server.target}")
+                tenant = self._load(server, size, name="bench-distributed", record=False)
+                ceiling = self._throughput(server, "distributed: ceiling", self._health_call(server), None)
+                decide = self._throughput(
+                    server, "distributed: decide", self._decide_call(server, tenant, "decide-distributed"), "Decide"
+                )
+                offer_file = self.scratch / "offers-distributed.json"
+                offer_file.write_text(json.dumps(tenant.offer_ids))
+                services_cpu, started = services.cpu_seconds(), time.monotonic()
+                bulk = self._loadgen(
+                    server,
+                    tenant,
+                    offer_file,
+                    "outcomes",
+                    plan.bulk_concurrency,
+                    method="RecordOutcomes",
+                    label=f"distributed: loadgen outcomes n={size}",
+                )
+                services_cpu, elapsed = services.cpu_seconds() - services_cpu, time.monotonic() - started
+                unpinned = services.off_core()
+                processes = len(services.pids())
+                described = services.describe()
+                peak_rss = server.peak_rss_mb()
+        if unpinned:
+            self.report.warnings.append(
+                f"distributed: service processes not pinned to core {core} alone (pid: cores): {unpinned}; "
+                "the distributed figures are not comparable"
+            )
+        dist_ceiling: float = ceiling["req_per_s"]
+        dist_decide: float = decide["req_per_s"]
+        bad = ceiling["non_ok"] + decide["non_ok"]
+        self.report.phases.append(
+            {
+                "phase": "distributed summary",
+                "offers": size,
+                "embedded": {"ceiling": embedded_ceiling, "decide": embedded_decide, "source": source},
+                "distributed": {"ceiling": dist_ceiling, "decide": dist_decide, "outcomes_per_s": bulk["items_per_s"]},
+                "decide_vs_embedded": dist_decide / embedded_decide if embedded_decide else None,
+                # Postgres's and Redis's CPU over the whole bench/loadgen.py run (start, warm-up, measured part):
+                # the generator reports the server process's own for the measured part only.
+                "outcomes_services_cpu_s": services_cpu,
+                "outcomes_services_cpu_util_whole_loadgen_run": services_cpu / elapsed if elapsed else None,
+                "services": described,
+                "service_processes_at_end": processes,
+                "off_core": unpinned,
+                "server_command": shlex.join(server.command),
+                "server_peak_rss_mb": peak_rss,
+            }
+        )
+        say(
+            f"[distributed] Decide {dist_decide:,.0f} req/s vs embedded {embedded_decide:,.0f} ({source}): "
+            f"{dist_decide / embedded_decide if embedded_decide else math.nan:.2f}×; "
+            f"RecordOutcomes {bulk['items_per_s']:,.0f} outcomes/s into Postgres"
+        )
+        self.report.rows += [
+            Row(
+                scenario="Distributed (Postgres + Redis on the server core): ceiling, Health/Check, h2load",
+                offers=None,
+                throughput=dist_ceiling,
+                unit="req/s",
+                ratio=1.0,
+                non_ok=ceiling["non_ok"],
+                note=_saturation_note(ceiling),
+            ),
+            Row(
+                scenario="Distributed: Decide throughput, h2load",
+                offers=size,
+                throughput=dist_decide,
+                unit="req/s",
+                ratio=dist_decide / dist_ceiling if dist_ceiling else None,
+                non_ok=decide["non_ok"],
+                note=_join(
+                    f"embedded Decide/empty {embedded_decide / embedded_ceiling:.2f}" if embedded_ceiling else "",
+                    _saturation_note(decide),
+                ),
+            ),
+            decide_versus_embedded(dist_decide, embedded_decide, size, non_ok=bad, source=source),
+            postgres_bulk_row(bulk, plan.batch, size),
+        ]
+        postgres, redis = described["postgres"], described["redis"]
+        settings = ", ".join(f"{name} {value}" for name, value in postgres["settings"].items())
+        self.report.method_notes.append(
+            f"Distributed: a server on `--db postgresql://… --redis redis://…` with a throwaway PostgreSQL "
+            f"{postgres['version']} and Redis {redis['version']} on free loopback ports (scripts/local_services.py). "
+            f"Postgres, Redis and the server share core {core}, the load stays on core {h2load.LOAD_CORE}: every "
+            "thread of the postmaster and of the processes it had forked, and of redis-server, is pinned right "
+            "after start, before any connection, and the backends forked later inherit it "
+            f"({processes} service processes on core {core} alone at the end"
+            + (f", but not {sorted(unpinned)}" if unpinned else "")
+            + f"). Postgres runs with its defaults ({settings}; data on {postgres['data_filesystem']}); "
+            "the only settings given are local_services' listen_addresses, port, socket folder and "
+            "max_connections=200, as a deployment gives them. Redis: "
+            + ", ".join(f"{key} {value!r}" for key, value in redis["config"].items())
+            + " (no persistence: Arbiter's Redis is a cache of Postgres). The "
+            f"{size:,}-offer tenant is decide-1k's (same seed, same loading code); ceiling and Decide by h2load "
+            "with the throughput settings, RecordOutcomes of 1,000 by bench/loadgen.py as in outcomes; Server "
+            "CPU of these h2load phases counts Arbiter, Postgres and Redis (the JSON). The embedded Decide it is "
+            f"compared with is {source}."
+        )
+
+    def _embedded_twin(self, size: int) -> tuple[float, float]:
+        """Ceiling and Decide on a SQLite server of the distributed scenario's own, when decide-1k did not run."""
+        with BenchServer(
+            self.scratch / f"arbiter-embedded-n{size}.db", self._server_log("distributed-embedded")
+        ) as server:
+            say(f"[distributed] embedded server pid {server.pid} on core {SERVER_CORE}, {server.target}")
+            tenant = self._load(server, size, name="bench-embedded", record=False)
+            ceiling = self._throughput(server, "distributed: embedded ceiling", self._health_call(server), None)
+            decide = self._throughput(
+                server, "distributed: embedded decide", self._decide_call(server, tenant, "decide-embedded"), "Decide"
+            )
+        rates: tuple[float, float] = (ceiling["req_per_s"], decide["req_per_s"])
+        self.report.rows += [
+            Row(
+                scenario="Distributed's embedded twin (SQLite): ceiling, Health/Check, h2load",
+                offers=None,
+                throughput=rates[0],
+                unit="req/s",
+                ratio=1.0,
+                non_ok=ceiling["non_ok"],
+                note=_saturation_note(ceiling),
+            ),
+            Row(
+                scenario="Distributed's embedded twin (SQLite): Decide throughput, h2load",
+                offers=size,
+                throughput=rates[1],
+                unit="req/s",
+                ratio=rates[1] / rates[0] if rates[0] else None,
+                non_ok=decide["non_ok"],
+                note=_saturation_note(decide),
+            ),
+        ]
+        return rates
 
     # -- the REST API -------------------------------------------------------------
 
@@ -1149,6 +1323,37 @@ class Run:
             raise RuntimeError(f"the idle HTTP listener at {server.http_address} answered {status}")
 
 
+def decide_versus_embedded(distributed: float, embedded: float, offers: int, *, non_ok: int, source: str) -> Row:
+    """The distributed target's row: distributed Decide/s over embedded Decide/s, each on one server core."""
+    ratio = distributed / embedded if embedded else 0.0
+    return Row(
+        scenario=f"Distributed Decide ÷ embedded Decide (per server core): {ratio:.2f}×",
+        offers=offers,
+        throughput=None,
+        unit="",
+        non_ok=non_ok,
+        target=f"≥ {DISTRIBUTED_DECIDE_TARGET:g}× embedded",
+        met=ratio >= DISTRIBUTED_DECIDE_TARGET and non_ok == 0,
+        measured=f"{ratio:.2f}× ({distributed:,.0f} vs {embedded:,.0f} req/s)",
+        note=f"embedded Decide {embedded:,.0f} req/s, {source}",
+    )
+
+
+def postgres_bulk_row(bulk: dict[str, Any], batch: int, offers: int) -> Row:
+    """The distributed outcome target's row, from bench/loadgen.py's result for RecordOutcomes."""
+    rate: float = bulk["items_per_s"]
+    return Row(
+        scenario=f"Distributed: RecordOutcomes ({batch:,} per call) into Postgres, bench/loadgen.py",
+        offers=offers,
+        throughput=rate,
+        unit="outcomes/s",
+        non_ok=bulk["non_ok"],
+        target=f"≥ {POSTGRES_BULK_TARGET:,.0f} outcomes/s",
+        met=rate >= POSTGRES_BULK_TARGET and bulk["non_ok"] == 0,
+        note=f"{bulk['calls_per_s']:.1f} calls/s, call p50 {bulk['p50_ms']:.0f} ms",
+    )
+
+
 def _interarrival(log_file: Path) -> dict[str, float]:
     """Percentiles of the gaps between request starts: evidence of how evenly h2load paced the calls."""
     starts = sorted(int(line.split("\t", 1)[0]) for line in log_file.read_text().splitlines() if line)
@@ -1219,7 +1424,8 @@ def _parser() -> argparse.ArgumentParser:
         prog="bench/run.py",
         description=(
             "Arbiter's benchmark: empty-RPC ceiling, Decide throughput and latency, outcome throughput, "
-            "the REST API beside gRPC, and the cost of an idle HTTP listener and of metrics."
+            "the REST API beside gRPC, the cost of an idle HTTP listener and of metrics, and the distributed "
+            "backend (Postgres + Redis) beside the embedded one."
         ),
     )
     parser.add_argument(
@@ -1311,6 +1517,8 @@ def main(argv: Sequence[str] | None = None) -> int:
         run = Run(plan, report, scratch, h2load_exe)
         for size in plan.sizes():
             _guard(report, f"n={size}", functools.partial(run.catalogue, size))
+        if "distributed" in plan.scenarios:
+            _guard(report, "distributed", run.distributed)
         if "rest" in plan.scenarios:
             _guard(report, "rest", run.rest)
         if "noisy" in plan.scenarios:

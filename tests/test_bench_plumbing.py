@@ -1,5 +1,5 @@
 """The benchmark's own plumbing: where results go, when it fails, when it warns about a busy machine, and
-the distributed backend's: a server on its URLs, pinning its services' processes."""
+the distributed scenario's: servers on URLs, its targets, pinning its services' processes."""
 
 from __future__ import annotations
 
@@ -12,9 +12,9 @@ from typing import Any, cast
 
 from bench.distributed import descendants, filesystem, off_core, pin, process_tree, start_time, tree_cpu_seconds
 from bench.machine_load import NOISY_CORES, warning
-from bench.report import RESULTS_DIR, Report, Row
+from bench.report import RESULTS_DIR, Report, Row, reached
 from bench.server_process import BenchServer, process_cpu_seconds
-from bench.suite import _parser, exit_code, make_plan
+from bench.suite import SCENARIOS, _parser, decide_versus_embedded, exit_code, make_plan, postgres_bulk_row
 
 
 def _report(*, met: bool | None, failures: list[str] | None = None) -> Report:
@@ -42,6 +42,15 @@ def test_other_processes_above_a_tenth_of_a_core_are_warned_about() -> None:
     assert noisy is not None and "0.15 cores" in noisy
 
 
+def test_distributed_is_in_the_default_run_and_needs_h2load_without_an_embedded_server() -> None:
+    assert "distributed" in SCENARIOS
+    assert "distributed" in make_plan(_parser().parse_args([])).scenarios
+    alone = make_plan(_parser().parse_args(["--scenarios", "distributed"]))
+    assert alone.needs_h2load
+    # No 1,000-offer embedded server of its own: the scenario measures its embedded twin itself.
+    assert alone.sizes() == []
+
+
 def test_a_server_on_urls_gets_redis_and_its_keys_cli_the_database_only(tmp_path: Path) -> None:
     db, redis = "postgresql://postgres@127.0.0.1:5432/arbiter_bench", "redis://127.0.0.1:6379/0"
     server = BenchServer(db, tmp_path / "server.log", redis=redis)
@@ -59,6 +68,27 @@ def test_a_server_with_services_counts_their_cpu_with_its_own(tmp_path: Path) ->
     server.process = cast(Any, SimpleNamespace(pid=os.getpid()))  # this process stands in for the server
     own = process_cpu_seconds(os.getpid())
     assert own + 1_000.0 <= server.cpu_seconds() < own + 1_001.0
+
+
+def test_the_distributed_decide_target_is_a_ratio_to_embedded_decide() -> None:
+    met = decide_versus_embedded(600.0, 1_000.0, 1_000, non_ok=0, source="the decide-1k phase of this run")
+    assert met.met is True and met.measured.startswith("0.60×") and "0.60×" in met.scenario
+    assert decide_versus_embedded(599.0, 1_000.0, 1_000, non_ok=0, source="s").met is False
+    assert decide_versus_embedded(900.0, 1_000.0, 1_000, non_ok=3, source="s").met is False
+    assert decide_versus_embedded(900.0, 0.0, 1_000, non_ok=0, source="s").met is False  # no embedded figure
+    assert reached(decide_versus_embedded(599.0, 1_000.0, 1_000, non_ok=0, source="s")).startswith("0.60×")
+
+
+def test_the_postgres_outcome_target_is_20000_outcomes_per_second() -> None:
+    def bulk(rate: float, non_ok: int = 0) -> dict[str, Any]:
+        return {"items_per_s": rate, "non_ok": non_ok, "calls_per_s": rate / 1_000, "p50_ms": 400.0}
+
+    assert postgres_bulk_row(bulk(20_000.0), 1_000, 1_000).met is True
+    assert postgres_bulk_row(bulk(19_999.0), 1_000, 1_000).met is False
+    assert postgres_bulk_row(bulk(30_000.0, non_ok=1), 1_000, 1_000).met is False
+    missed = _report(met=None)
+    missed.rows.append(postgres_bulk_row(bulk(3_000.0), 1_000, 1_000))
+    assert exit_code(missed, strict=False) == 0 and exit_code(missed, strict=True) == 1
 
 
 def test_a_process_tree_lists_every_descendant_after_its_parent() -> None:
