@@ -42,7 +42,7 @@ run: venv
 
 # The demo on the distributed backend: Postgres (and Redis) from `make services`, left running after.
 run-distributed: $(DIST_STAMP) services
-	. .services/services.env && $(PY) -m arbiter.server --address $(ADDRESS) --db "$$ARBITER_DB" --demo
+	. .services/services.env && $(PY) -m arbiter.server --address $(ADDRESS) --db "$$ARBITER_DB" --redis "$$ARBITER_REDIS" --demo
 
 # The whole suite on each backend: SQLite, then a throwaway Postgres the tests start themselves.
 test: check

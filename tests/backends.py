@@ -1,9 +1,10 @@
 """The backend the end-to-end tests run on: ARBITER_TEST_BACKEND=sqlite (the default) or postgres.
 
 `make test` runs the suite once on each. On postgres, one throwaway Postgres
-server on a free loopback port serves the whole run (conftest starts it and
-stops it), and each database file a test names stands for a database of its
-own there: the same path gives the same database, so a test that restarts a
+server and one Redis on free loopback ports serve the whole run (conftest
+starts them and stops them), and each database file a test names stands for
+a database of its own there (each database keeps its Redis keys apart by its
+own id, so one Redis serves them all): the same path gives the same database, so a test that restarts a
 server on its file finds its data again, as it would on SQLite. Tests about
 what only a SQLite file has (its bytes, locks, backups) are marked
 `sqlite_only` and are not collected on postgres.
@@ -20,13 +21,15 @@ from pathlib import Path
 import psycopg
 
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))  # the checkout, for scripts/
-from scripts.local_services import PostgresServer
+from scripts import local_services
+from scripts.local_services import PostgresServer, RedisServer
 
 BACKEND = os.environ.get("ARBITER_TEST_BACKEND", "sqlite")
 if BACKEND not in ("sqlite", "postgres"):
     raise RuntimeError(f"ARBITER_TEST_BACKEND={BACKEND!r}: use sqlite or postgres")
 
 _postgres: list[PostgresServer] = []  # the run's server, once started
+_redis: list[RedisServer] = []
 _created: set[str] = set()
 
 
@@ -45,10 +48,35 @@ def start_postgres(folder: Path) -> PostgresServer:
     return server
 
 
-def stop_postgres() -> None:
+def start_redis(folder: Path) -> RedisServer:
+    server = RedisServer(folder).start()
+    _redis.append(server)
+    return server
+
+
+def stop_servers() -> None:
+    while _redis:
+        _redis.pop().stop()
     while _postgres:
         _postgres.pop().stop()
     _created.clear()
+
+
+def free_port() -> int:
+    """A loopback port nothing listens on (for a server a test starts of its own)."""
+    return local_services.free_port()
+
+
+def redis_url() -> str:
+    """The run's Redis, for a server on any Postgres (the suite's or a test's own)."""
+    assert _redis, "the Redis server starts with the session (conftest.py)"
+    return _redis[0].url
+
+
+def server_args(db: Path | str) -> list[str]:
+    """The flags that put a server on the file `db` (on postgres: on its database, with the run's Redis)."""
+    target = database(db)
+    return ["--db", str(target), *(["--redis", redis_url()] if isinstance(target, str) else [])]
 
 
 def postgres() -> PostgresServer:

@@ -29,16 +29,17 @@ def pytest_collection_modifyitems(config: pytest.Config, items: list[pytest.Item
 
 
 @pytest.fixture(scope="session", autouse=True)
-def postgres_backend(tmp_path_factory: pytest.TempPathFactory) -> Iterator[None]:
-    """The run's Postgres server when the suite runs on postgres (backends.py); nothing on sqlite."""
+def distributed_backend(tmp_path_factory: pytest.TempPathFactory) -> Iterator[None]:
+    """The run's Postgres and Redis servers when the suite runs on postgres (backends.py); nothing on sqlite."""
     if not backends.on_postgres():
         yield
         return
-    backends.start_postgres(tmp_path_factory.mktemp("postgres"))
     try:
+        backends.start_postgres(tmp_path_factory.mktemp("postgres"))
+        backends.start_redis(tmp_path_factory.mktemp("redis"))
         yield
     finally:
-        backends.stop_postgres()
+        backends.stop_servers()
 
 
 @pytest.fixture(scope="session")

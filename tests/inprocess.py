@@ -32,6 +32,7 @@ class InProcessServer:
             address="127.0.0.1:0",
             http_address="127.0.0.1:0",
             db=backends.database(db),
+            redis=backends.redis_url() if backends.on_postgres() else "",
             insecure_no_auth=not auth,
             grace_seconds=1.0,
             drain_seconds=0.0,

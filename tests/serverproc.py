@@ -31,18 +31,19 @@ class ServerProcess:
         http: bool = False,
         command: Sequence[str] = (sys.executable, "-m", "arbiter.server"),
         url: str | None = None,
+        sqlite: bool = False,
     ) -> None:
         """A server on `db`; without `auth` it runs --insecure-no-auth (tenants from x-tenant-id).
         With `http`, the REST API and Studio listen on a free port too (`http_url`); else they are off.
         `command` starts the server (another virtualenv's `bin/arbiter`, say); `url` names a database
-        instead of `db` (a Postgres of the test's own)."""
+        instead of `db` (a Postgres of the test's own); with `sqlite` the server runs on the file `db` itself,
+        whatever the run's backend."""
         self.db = db
         self.args = [
             *command,
             "--address",
             "127.0.0.1:0",
-            "--db",
-            url or str(backends.database(db)),
+            *(["--db", str(db)] if sqlite else backends.server_args(url or db)),
             "--log-level",
             "warning",
             "--http-address",
@@ -141,3 +142,13 @@ class ServerProcess:
     def __exit__(self, *exc: object) -> None:
         if self.process is not None and self.process.poll() is None:
             self.stop()
+
+
+def start_refused(*args: str) -> str:
+    """Start a server that must refuse to run: its one line on stderr (it must exit 2 with exactly one)."""
+    command = [sys.executable, "-m", "arbiter.server", "--address", "127.0.0.1:0", "--http-address", "off", *args]
+    result = subprocess.run(command, capture_output=True, text=True, timeout=60, check=False)
+    assert result.returncode == 2, result
+    lines = result.stderr.strip().splitlines()
+    assert len(lines) == 1, result.stderr
+    return lines[0]

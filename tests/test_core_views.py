@@ -221,8 +221,8 @@ def test_an_impression_the_counters_refuse_is_not_returned_and_not_recorded(monk
         assert isinstance(counters, InProcessCounters)
         reserve = counters.reserve
 
-        def refuse_one(tenant: str, day: int, wanted: Sequence[Reservation]) -> list[bool]:
-            granted = reserve(tenant, day, [w for w in wanted if w.offer_id != refused.id])
+        async def refuse_one(tenant: str, day: int, wanted: Sequence[Reservation]) -> list[bool]:
+            granted = await reserve(tenant, day, [w for w in wanted if w.offer_id != refused.id])
             return [w.offer_id != refused.id and granted.pop(0) for w in wanted]
 
         monkeypatch.setattr(counters, "reserve", refuse_one)

@@ -4,8 +4,8 @@ A real server fills a SQLite file through the API, the CLI copies it, and a
 server on the Postgres database must answer exactly what the SQLite server
 answered. These tests need a Postgres whatever the suite's backend, so they
 run in the postgres run only (`postgres_only`; tests/backends.py starts it).
-Every SQLite server here serves its file itself (`_sqlite_server`), in that
-run too.
+Every SQLite server here serves its file itself (`ServerProcess(..., sqlite=True)`), in
+that run too.
 """
 
 from __future__ import annotations
@@ -105,27 +105,6 @@ def _create_key(db: Path | str, tenant: str, role: str = "admin") -> str:
     return secret
 
 
-def _sqlite_server(db: Path, **kwargs: Any) -> ServerProcess:
-    """A server on the SQLite file `db`, in the postgres run too.
-
-    ServerProcess puts its server on the run's backend (on postgres, a database of the run's Postgres and
-    what the distributed backend needs besides); this one serves the file itself, so its --db is the file
-    and the options only the distributed backend takes are left out.
-    """
-    server = ServerProcess(db, **kwargs)
-    args: list[str] = []
-    options = iter(server.args)
-    for option in options:
-        if option in ("--db", "--redis"):
-            next(options)  # its value
-            if option == "--db":
-                args += ["--db", str(db)]
-        else:
-            args.append(option)
-    server.args = args
-    return server
-
-
 def _source_rows(db: Path, sql: str) -> list[tuple[Any, ...]]:
     with contextlib.closing(sqlite3.connect(f"file:{db}?mode=ro", uri=True)) as conn:
         return conn.execute(sql).fetchall()
@@ -164,7 +143,7 @@ def _target_counts(url: str) -> dict[str, int]:
 def _small_source(folder: Path) -> Path:
     """A SQLite file with a category, an offer, a tenant setting and outcomes, made by a real server."""
     db = folder / "small.db"
-    with _sqlite_server(db) as server, Client(server.target, tenant="small") as client:
+    with ServerProcess(db, sqlite=True) as server, Client(server.target, tenant="small") as client:
         ensure_hierarchy(client, "cat_a")
         offer_id = make_offer(client, categoryId="cat_a", tags=["t"])
         client.update_tenant_settings(timezone="Asia/Tokyo")
@@ -237,7 +216,7 @@ def test_a_database_filled_through_the_api_is_served_the_same_from_postgres(tmp_
     target = _fresh_target()
     acme_admin = _create_key(db, "acme")
     beta_admin = _create_key(db, "beta")
-    with _sqlite_server(db, auth=True, env={"ARBITER_DECISION_LOG_SAMPLE": "1"}) as server:
+    with ServerProcess(db, auth=True, env={"ARBITER_DECISION_LOG_SAMPLE": "1"}, sqlite=True) as server:
         with Client(server.target, api_key=acme_admin) as admin:
             ensure_hierarchy(admin, "cat_credit_cards", "cat_a")
             admin.update_tenant_settings(timezone="Europe/Paris")
@@ -380,7 +359,7 @@ def test_a_missing_source_file_is_refused(tmp_path: Path) -> None:
 def test_a_source_a_server_serves_is_refused_naming_its_pid(tmp_path: Path) -> None:
     db = tmp_path / "served.db"
     target = _fresh_target()
-    with _sqlite_server(db) as server, Client(server.target, tenant="busy") as client:
+    with ServerProcess(db, sqlite=True) as server, Client(server.target, tenant="busy") as client:
         make_offer(client)
         assert server.process is not None
         line = _refusal(_migrate(db, target))

@@ -10,9 +10,7 @@ import signal
 import subprocess
 import sys
 import threading
-import time
 import uuid
-from collections.abc import Callable
 from pathlib import Path
 from types import SimpleNamespace
 from typing import cast
@@ -22,7 +20,8 @@ import pytest
 from auth_helpers import cli_create_key, keys_cli
 from decide_helpers import decide, make_offer
 from grpc_health.v1 import health_pb2
-from serverproc import ServerProcess
+from polling import eventually
+from serverproc import ServerProcess, start_refused
 
 from arbiter.client import Client, UnauthenticatedError, UnavailableError
 from arbiter.server.storage.postgres.connection import PostgresConnection, server_version_problem
@@ -33,32 +32,23 @@ pytestmark = pytest.mark.postgres_only
 SERVING = health_pb2.HealthCheckResponse.SERVING
 NOT_SERVING = health_pb2.HealthCheckResponse.NOT_SERVING
 
-BOUND = 10.0  # seconds: the most any wait below may take before the test fails
 
-
-def _serve(db: str, *args: str) -> subprocess.CompletedProcess[str]:
-    command = [sys.executable, "-m", "arbiter.server", "--address", "127.0.0.1:0", "--http-address", "off"]
-    return subprocess.run([*command, "--db", db, *args], capture_output=True, text=True, timeout=60, check=False)
-
-
-def _one_line_refusal(result: subprocess.CompletedProcess[str]) -> str:
-    assert result.returncode == 2, result
-    lines = result.stderr.strip().splitlines()
-    assert len(lines) == 1, result.stderr
-    return lines[0]
+def _refusal(db: str, *args: str) -> str:
+    """The one line a server on `db` refuses to start with."""
+    return start_refused("--db", db, "--redis", backends.redis_url(), *args)
 
 
 def test_a_refused_connection_is_one_line_without_the_password() -> None:
-    line = _one_line_refusal(_serve("postgresql://postgres:s3cret@127.0.0.1:1/arbiter"))
+    line = _refusal("postgresql://postgres:s3cret@127.0.0.1:1/arbiter")
     assert "Connection refused" in line and "--db postgresql://postgres:***@127.0.0.1:1/arbiter" in line
     assert "s3cret" not in line
 
 
 def test_an_unknown_database_or_user_is_one_line_naming_it() -> None:
     server = backends.postgres()
-    assert 'database "nowhere" does not exist' in _one_line_refusal(_serve(server.url_for("nowhere")))
+    assert 'database "nowhere" does not exist' in _refusal(server.url_for("nowhere"))
     stranger = server.url_for("postgres").replace("postgres@", "stranger@")
-    assert 'role "stranger" does not exist' in _one_line_refusal(_serve(stranger))
+    assert 'role "stranger" does not exist' in _refusal(stranger)
 
 
 def test_a_postgres_older_than_15_is_refused_naming_the_version() -> None:
@@ -93,15 +83,6 @@ def test_servers_starting_together_on_a_new_database_migrate_it_once(tmp_path: P
                 process.stop()
 
 
-def _eventually(check: Callable[[], bool], what: str) -> None:
-    """Poll `check` until it holds; fail after BOUND seconds (a bound on a hang, not a timing assertion)."""
-    deadline = time.monotonic() + BOUND
-    while not check():
-        if time.monotonic() > deadline:
-            raise AssertionError(f"not within {BOUND} s: {what}")
-        time.sleep(0.02)
-
-
 def test_keys_the_cli_creates_and_revokes_reach_a_running_server(db_path: Path) -> None:
     with ServerProcess(db_path, auth=True) as server:
         secret = cli_create_key(db_path, "acme", "admin")
@@ -114,10 +95,10 @@ def test_keys_the_cli_creates_and_revokes_reach_a_running_server(db_path: Path) 
             except UnauthenticatedError:
                 return False
 
-        _eventually(works, "a key made by the CLI is honoured")
+        eventually(works, "a key made by the CLI is honoured")
         key_id = secret.split("_")[1]
         assert keys_cli(db_path, "revoke", f"key_{key_id}").returncode == 0
-        _eventually(lambda: not works(), "a key revoked by the CLI is refused")
+        eventually(lambda: not works(), "a key revoked by the CLI is refused")
 
 
 def test_an_outage_fails_calls_fast_and_serving_resumes_when_postgres_returns(tmp_path: Path) -> None:
@@ -128,7 +109,7 @@ def test_an_outage_fails_calls_fast_and_serving_resumes_when_postgres_returns(tm
             offer_id = make_offer(client, name="Before")
             assert server.health() == SERVING
             postgres.stop()
-            _eventually(lambda: server.health() == NOT_SERVING, "health says NOT_SERVING while Postgres is away")
+            eventually(lambda: server.health() == NOT_SERVING, "health says NOT_SERVING while Postgres is away")
             with pytest.raises(UnavailableError, match="database cannot be reached"):
                 make_offer(client, name="While down")
             with pytest.raises(UnavailableError, match="database cannot be reached"):
@@ -136,7 +117,7 @@ def test_an_outage_fails_calls_fast_and_serving_resumes_when_postgres_returns(tm
             assert client.get_offer(offer_id).name == "Before"  # the catalogue is served from memory
             assert [o.offer_id for o in decide(client).offers] == [offer_id]  # so is Decide without recording
             postgres.start()
-            _eventually(lambda: server.health() == SERVING, "health says SERVING once Postgres is back")
+            eventually(lambda: server.health() == SERVING, "health says SERVING once Postgres is back")
             after: list[str] = []
 
             def created() -> bool:
@@ -146,7 +127,7 @@ def test_an_outage_fails_calls_fast_and_serving_resumes_when_postgres_returns(tm
                     return False
                 return True
 
-            _eventually(created, "writes succeed again once Postgres is back, without a restart")
+            eventually(created, "writes succeed again once Postgres is back, without a restart")
             assert {o.id for o in client.iter_offers()} == {offer_id, *after}
 
 
@@ -180,12 +161,12 @@ def test_a_postgres_that_stops_answering_turns_health_not_serving_until_it_answe
             try:
                 for pid in frozen:
                     os.kill(pid, signal.SIGSTOP)
-                _eventually(lambda: server.health() == NOT_SERVING, "NOT_SERVING while Postgres does not answer")
+                eventually(lambda: server.health() == NOT_SERVING, "NOT_SERVING while Postgres does not answer")
             finally:
                 # runuser, which started the postmaster, stops itself when its child stops: continue it too.
                 for pid in (*frozen, _parent(postgres.pid)):
                     os.kill(pid, signal.SIGCONT)
-            _eventually(lambda: server.health() == SERVING, "SERVING once Postgres answers again")
+            eventually(lambda: server.health() == SERVING, "SERVING once Postgres answers again")
 
 
 def test_backup_and_restore_point_to_postgres_tools_for_a_postgres_url(tmp_path: Path) -> None:

@@ -24,6 +24,7 @@ from .config import (
 )
 from .domain.timekeeping import Clock, SystemClock
 from .storage.postgres.errors import PostgresNotUsable
+from .storage.redis.errors import RedisNotUsable
 from .storage.sqlite.backend import open_sqlite
 from .storage.sqlite.lock import DatabaseInUse
 from .transport.access_log import AccessLog
@@ -150,10 +151,17 @@ def _open_stores(config: Config, clock: Clock, telemetry: Telemetry) -> Stores:
 
         try:
             return open_postgres(
-                config.db, clock, config.customer_cache_size, telemetry, decision_log_days=config.decision_log_days
+                config.db,
+                config.redis,
+                clock,
+                config.customer_cache_size,
+                telemetry,
+                decision_log_days=config.decision_log_days,
             )
         except PostgresNotUsable as exc:
             raise ConfigError(f"--db {describe_database(config.db)}: {exc}") from None
+        except RedisNotUsable as exc:
+            raise ConfigError(f"--redis {describe_database(config.redis)}: {exc}") from None
     try:
         return open_sqlite(
             config.db,

@@ -15,6 +15,7 @@ from .storage.sqlite.database import BUSY_TIMEOUT_MS, Durability
 
 DEFAULT_DB = "arbiter.db"
 POSTGRES_SCHEMES = ("postgresql://", "postgres://")
+REDIS_SCHEMES = ("redis://", "rediss://", "unix://")
 LOG_LEVELS = ("debug", "info", "warning", "error")
 LOG_FORMATS = ("text", "json")
 
@@ -31,6 +32,7 @@ class Config:
     http_address: str = "127.0.0.1:8080"  # "off": no REST API and no Studio
     metrics_address: str = ""  # "": /metrics on the HTTP listener; "off": no metrics; else a listener of its own
     db: Path | str = Path(DEFAULT_DB)  # a SQLite file, or a postgresql:// URL (the distributed backend)
+    redis: str = ""  # the distributed backend's shared counters: a redis:// URL, required with Postgres
     log_level: str = "info"
     log_format: str = "text"  # or "json": one object a line, with an access line per call
     durability: Durability = Durability.PROCESS
@@ -111,6 +113,18 @@ def check_servable(config: Config) -> None:
         _check_tls(config.tls_cert, config.tls_key, config.tls_client_ca)
     if isinstance(config.db, Path):
         _check_database_path(config.db)
+        if config.redis:
+            raise ConfigError(
+                "--redis is for the distributed backend: with a SQLite --db the counters live in this process; "
+                "drop --redis, or give --db postgresql://…"
+            )
+    elif not config.redis:
+        raise ConfigError(
+            "--db postgresql://… needs --redis redis://… (env ARBITER_REDIS): the counters and reservations "
+            "every server on the database shares live there"
+        )
+    elif not config.redis.startswith(REDIS_SCHEMES):
+        raise ConfigError(f"--redis {describe_database(config.redis)}: not a redis://, rediss:// or unix:// URL")
 
 
 def _check_tls(cert: Path, key: Path, client_ca: Path | None) -> None:
@@ -182,6 +196,7 @@ SUBCOMMANDS = """sub-commands (each takes --help):
   arbiter keys --db FILE create|list|revoke ...   manage API keys in the database, server running or not
   arbiter backup --db FILE OUT                    copy the database consistently, even while it is served
   arbiter restore --db FILE BACKUP [--force]      replace the database with a backup (server stopped)
+  arbiter migrate --from FILE --to URL            copy a SQLite database into an empty Postgres (server stopped)
 
 Without a sub-command, arbiter serves."""
 
@@ -242,6 +257,12 @@ def _parser(env: Mapping[str, str]) -> argparse.ArgumentParser:
         "off: no metrics at all",
     )
     option("--db", "db", database, "SQLite database file, or postgresql://… for the distributed backend")
+    option(
+        "--redis",
+        "redis",
+        str,
+        "redis://… holding the counters and reservations shared by every server on a postgresql:// --db",
+    )
     option("--log-level", "log_level", str.lower, "how much to log (any case)", choices=LOG_LEVELS)
     option(
         "--log-format",

@@ -9,6 +9,7 @@ from ..domain.timekeeping import Clock
 from .auth import Authenticator, RateLimiter
 from .catalog import CatalogUseCases
 from .decisions import DecisionUseCases
+from .following import CatalogFollower
 from .keys import KeyUseCases
 from .offers import OfferUseCases
 from .outcomes import OutcomeRecorder, OutcomeUseCases
@@ -32,6 +33,7 @@ class Core:
     keys: KeyUseCases
     decisions: DecisionUseCases
     outcomes: OutcomeUseCases
+    follower: CatalogFollower | None = None  # when other processes change the catalogue too
 
     @classmethod
     def start(
@@ -51,6 +53,10 @@ class Core:
         views = TenantViews(stores.counters, rebuilds, telemetry)
         views.load(stores.catalog.load())
         recorder = OutcomeRecorder(stores.outcomes, stores.counters, stores.histories, telemetry)
+        follower = None
+        if stores.changes is not None:
+            follower = CatalogFollower(stores.catalog, views)
+            stores.changes.follow(follower.changed)
         return cls(
             stores=stores,
             views=views,
@@ -71,9 +77,12 @@ class Core:
                 telemetry,
             ),
             outcomes=OutcomeUseCases(views, recorder, clock),
+            follower=follower,
         )
 
     async def close(self) -> None:
         """After the front doors stopped: finish queued writes, then pending view rebuilds."""
+        if self.follower is not None:
+            await self.follower.close()
         await self.stores.close()
         await self.views.close()

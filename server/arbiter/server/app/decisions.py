@@ -3,8 +3,10 @@
 A decision reads one TenantView for everything: the snapshot the funnel
 runs over, and the tenant's zone, hence the ledger day that budgets read,
 reservations take and committed impressions release. Every await comes
-before the funnel; from the funnel to the reservations nothing yields, so
-concurrent decisions cannot both pass a cap.
+before the funnel; from the funnel to the reservations nothing yields with
+the embedded counters (their reserve does not), so concurrent decisions
+cannot both pass a cap; counters shared between servers check the caps
+again, atomically, as they reserve, and an offer they refuse is dropped.
 """
 
 from __future__ import annotations
@@ -86,9 +88,11 @@ class OfferStats:
         return max(0, budget.max_daily_budget_micros - self.counts.today_spend_micros)
 
 
-def _reservation(offer: Offer) -> Reservation:
+def _reservation(offer: Offer, held_to_budget: bool) -> Reservation:
+    """The impression to reserve, with the caps the funnel held `offer` to (reserving checks them again)."""
     budget = offer.budget
-    capped = budget is not None and not offer.mandatory  # mandatory offers skip the budget step
+    # Mandatory offers skip the budget step, unless a non-bypassable budget_exhausted policy holds them to it.
+    capped = budget is not None and (not offer.mandatory or held_to_budget)
     return Reservation(
         offer_id=offer.id,
         cost_micros=budget.cost_per_action_micros if budget else 0,
@@ -265,8 +269,16 @@ class DecisionUseCases:
         result: DecisionResult,
     ) -> DecisionResult:
         """Reserve, then durably record, the impressions of what is returned; a refused reservation drops its offer."""
-        wanted = [_reservation(decided.offer) for decided in result.offers]
-        granted = self._counters.reserve(tenant, day, wanted)
+        snapshot = view.snapshot
+        wanted = [
+            _reservation(
+                decided.offer,
+                decided.offer.mandatory
+                and snapshot.policies.holds_to_budget(snapshot.index[decided.offer.id], request.channel),
+            )
+            for decided in result.offers
+        ]
+        granted = await self._counters.reserve(tenant, day, wanted)
         kept: list[DecidedOffer] = []
         reserved: list[Reservation] = []
         prepared: list[PreparedOutcome] = []

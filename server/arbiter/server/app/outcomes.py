@@ -3,17 +3,33 @@
 from __future__ import annotations
 
 import asyncio
-from collections.abc import Awaitable, Callable, Sequence
+from collections.abc import Awaitable, Callable, Iterable, Sequence
 from dataclasses import replace
 
 from ..domain.access import Permission, Principal, require
 from ..domain.customer_history import HistoryEvent
 from ..domain.errors import Decoded, ViolationCollector, raise_if_invalid
 from ..domain.offers import Offer
-from ..domain.outcomes import SERVER_TIME, OutcomeInput, OutcomeRecord, bulk_size_problem, validate_outcome
+from ..domain.outcomes import (
+    SERVER_TIME,
+    OutcomeInput,
+    OutcomeRecord,
+    OutcomeType,
+    bulk_size_problem,
+    validate_outcome,
+)
 from ..domain.resources import Kind, not_found
 from ..domain.timekeeping import Clock
-from .ports import NO_TELEMETRY, AppendResult, CustomerHistories, LiveCounters, OutcomeLog, PreparedOutcome, Telemetry
+from .ports import (
+    NO_TELEMETRY,
+    AppendResult,
+    CustomerHistories,
+    LiveCounters,
+    OutcomeLog,
+    PreparedOutcome,
+    Reservation,
+    Telemetry,
+)
 from .views import TenantView, TenantViews
 
 YIELD_EVERY = 100  # outcomes validated between two turns of the event loop
@@ -51,6 +67,33 @@ class OutcomeRecorder:
         self, tenant: str, items: Sequence[PreparedOutcome], on_failure: Callable[[], None] | None = None
     ) -> Awaitable[AppendResult]:
         return self._log.append(tenant, items, lambda result: self._apply(tenant, result), on_failure)
+
+    async def append_reported(self, tenant: str, items: Sequence[PreparedOutcome]) -> AppendResult:
+        """Write outcomes a caller reports; their impressions are reserved first, without a cap (they happened).
+
+        So counters shared by several servers count an impression before it
+        commits, as they count a decision's, and give it back if it does not.
+        """
+        reported: list[PreparedOutcome] = []
+        by_day: dict[int, list[Reservation]] = {}
+        for item in items:
+            if item.type is OutcomeType.IMPRESSION:
+                by_day.setdefault(item.day, []).append(Reservation(item.input.offer_id, item.cost_micros))
+            reported.append(replace(item, reserved=True) if item.type is OutcomeType.IMPRESSION else item)
+
+        def release(days: Iterable[int]) -> None:
+            for day in days:
+                self._counters.release(tenant, day, by_day[day])
+
+        taken: list[int] = []
+        try:
+            for day, wanted in by_day.items():
+                await self._counters.reserve(tenant, day, wanted)
+                taken.append(day)
+        except BaseException:
+            release(taken)
+            raise
+        return await self.append(tenant, reported, lambda: release(taken))
 
     def _apply(self, tenant: str, result: AppendResult) -> None:
         """Runs on the loop, in commit order: counters and histories move with the durable record."""
@@ -113,7 +156,7 @@ class OutcomeUseCases:
         raise_if_invalid(decoded.violations, v.violations)
         if unknown is not None:
             raise not_found(Kind.OFFER, unknown)
-        result = await self._recorder.append(principal.tenant, items)
+        result = await self._recorder.append_reported(principal.tenant, items)
         return result.records
 
 

@@ -92,6 +92,14 @@ class CatalogStore(Protocol):
         """Every tenant's configuration (start-up, before serving)."""
         ...
 
+    def reload(
+        self, tenant: str | None, apply: Callable[[dict[str, StoredTenant]], None]
+    ) -> Awaitable[dict[str, StoredTenant]]:
+        """Read the tenant's configuration again (every tenant's with None), as another process left it;
+        `apply` runs with it on the loop in commit order with this process's own writes (so a change
+        this process made is never put back by an older read)."""
+        ...
+
     async def transact(
         self, tenant: str, work: Callable[[CatalogTx], T], apply: Callable[[T], None] | None = None
     ) -> T:
@@ -231,8 +239,10 @@ class LiveCounters(Protocol):
         """The counters for `snapshot` (the one last bound); None when `day` must be loaded (again) first."""
         ...
 
-    def reserve(self, tenant: str, day: int, wanted: Sequence[Reservation]) -> list[bool]:
-        """Count impressions before they are committed, so concurrent decisions see them; False: refused."""
+    async def reserve(self, tenant: str, day: int, wanted: Sequence[Reservation]) -> list[bool]:
+        """Count impressions before they are committed, so concurrent decisions see them; False: refused.
+
+        A backend that needs no I/O for it must not yield (Decide relies on it: see app/decisions.py)."""
         ...
 
     def release(self, tenant: str, day: int, reserved: Sequence[Reservation]) -> None:
@@ -278,6 +288,15 @@ class DecisionLog(Protocol):
 # -- one backend ---------------------------------------------------------------------------
 
 
+class CatalogChanges(Protocol):
+    """Word of configuration changes other processes commit (offers, categories, policies, settings)."""
+
+    def follow(self, on_change: Callable[[str | None], None]) -> None:
+        """From now on call `on_change` on the event loop with each tenant another process changed,
+        or with None when changes may have gone unheard (every tenant must be read again)."""
+        ...
+
+
 class Reachability(Protocol):
     """Whether a store on another server answers (a local file always does: the embedded backend has none)."""
 
@@ -307,6 +326,7 @@ class Stores:
     # At a shutdown past its grace: fail the writes not yet begun, return once every write is answered.
     refuse_queued_writes: Callable[[], Awaitable[None]] = field(default=_nothing)
     reachability: Reachability | None = None  # None: nothing that can go away (a local file)
+    changes: CatalogChanges | None = None  # None: no other process changes the catalogue (a locked file)
 
 
 # -- telemetry: what the core reports as it works -----------------------------------

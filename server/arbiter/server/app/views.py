@@ -18,9 +18,9 @@ import asyncio
 import itertools
 import logging
 import time
-from collections.abc import Callable, Mapping
+from collections.abc import Callable, Iterable, Mapping
 from concurrent.futures import Executor
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from types import MappingProxyType
 from typing import TypeVar
 from zoneinfo import ZoneInfo
@@ -150,6 +150,27 @@ class TenantRecords:
             self.policies.pop(resource_id, None)
             self.only_offers_changed = False
 
+    def reset(self, stored: StoredTenant) -> None:
+        """Everything as `stored` has it (read again after another process changed it)."""
+        before = self.offers
+        self.settings = stored.settings or TenantSettings(self.tenant)
+        self.offers, self.categories, self.computed, self.sub_categories, self.policies = {}, {}, {}, {}, {}
+        # An offer read again unchanged keeps its object, so the next build reuses its decoded row.
+        unchanged = [before[o.id] if before.get(o.id) == o else o for o in stored.offers]
+        self.fill(replace(stored, offers=unchanged))
+
+    def fill(self, stored: StoredTenant) -> None:
+        """Add everything `stored` has (to records that hold none of it)."""
+        for offer in stored.offers:
+            self.put_offer(offer)
+        for category in stored.categories:
+            self.put_category(category)
+        for sub in stored.sub_categories:
+            self.put_sub_category(sub)
+        for policy in stored.policies:
+            self.put_policy(policy)
+        self.only_offers_changed = False  # the next build starts from scratch
+
     def inputs(self) -> _Inputs:
         """What the next build reads; the change tracking starts over from here."""
         inputs = _Inputs(
@@ -239,14 +260,7 @@ class TenantViews:
         """Build every stored tenant's first view (start-up, on the loop, before serving)."""
         for tenant, data in stored.items():
             records = TenantRecords(tenant, data.settings or TenantSettings(tenant))
-            for offer in data.offers:
-                records.put_offer(offer)
-            for category in data.categories:
-                records.put_category(category)
-            for sub in data.sub_categories:
-                records.put_sub_category(sub)
-            for policy in data.policies:
-                records.put_policy(policy)
+            records.fill(data)
             self._tenants[tenant] = self._first(records)
 
     def _first(self, records: TenantRecords) -> _Tenant:
@@ -281,6 +295,13 @@ class TenantViews:
     def current(self, tenant: str) -> TenantView:
         """The tenant's published view (never waits, never builds beyond an empty first one)."""
         return self._state(tenant).view
+
+    def replace(self, stored: Mapping[str, StoredTenant], tenants: Iterable[str]) -> None:
+        """Each of `tenants` as `stored` has it (none there: it has nothing), read again after another
+        process changed them (call on the loop, in commit order with this process's own changes)."""
+        for tenant in tenants:
+            data = stored.get(tenant)
+            self.change(tenant, lambda records, data=data: records.reset(data or StoredTenant()))  # type: ignore[misc]
 
     def change(self, tenant: str, mutate: Callable[[TenantRecords], None]) -> None:
         """Apply a committed change to the tenant's records and start a rebuild (call on the loop)."""

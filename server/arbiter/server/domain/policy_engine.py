@@ -103,6 +103,17 @@ class PolicySet:
     def __bool__(self) -> bool:
         return bool(self.ordered or self.exclusions)
 
+    def holds_to_budget(self, row: int, channel: str) -> bool:
+        """Whether a non-bypassable budget_exhausted policy governs `row` on `channel`: then even a mandatory
+        offer there stays within its maxImpressions and daily budget."""
+        return any(
+            isinstance(c.policy.rule, BudgetExhausted)
+            and not c.policy.is_bypassable
+            and c.governs(channel)
+            and bool(c.rows[row])
+            for c in self.ordered
+        )
+
 
 def compile_policies(
     policies: Iterable[ContactPolicy],

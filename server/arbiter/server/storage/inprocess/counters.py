@@ -246,7 +246,7 @@ class InProcessCounters:
             return None
         return CounterArrays(arrays.impressions, arrays.propensity, counters.spend_array(day) if spend else None)
 
-    def reserve(self, tenant: str, day: int, wanted: Sequence[Reservation]) -> list[bool]:
+    async def reserve(self, tenant: str, day: int, wanted: Sequence[Reservation]) -> list[bool]:
         counters = self._tenants[tenant]
         for reservation in wanted:
             counters.reserve(reservation.offer_id, day, reservation.cost_micros)

@@ -200,6 +200,13 @@ class MemoryCatalogStore:
             for tenant, c in self._db.catalogs.items()
         }
 
+    async def reload(
+        self, tenant: str | None, apply: Callable[[dict[str, StoredTenant]], None]
+    ) -> dict[str, StoredTenant]:
+        stored = {t: data for t, data in self.load().items() if tenant is None or t == tenant}
+        apply(stored)
+        return stored
+
     async def transact(
         self, tenant: str, work: Callable[[CatalogTx], T], apply: Callable[[T], None] | None = None
     ) -> T:

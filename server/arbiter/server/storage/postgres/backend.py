@@ -1,7 +1,9 @@
-"""The Postgres backend assembled: Postgres as the system of record, counters and histories in this process.
+"""The distributed backend assembled: Postgres as the system of record, Redis for what servers share hot.
 
 The repositories are the embedded backend's (storage/sql); only the
-connections, the schema and how key changes are noticed differ.
+connections, the schema and how changes are noticed differ. Redis holds the
+counters with their reservations (redis/counters.py) and copies of customer
+histories (redis/histories.py).
 """
 
 from __future__ import annotations
@@ -13,15 +15,24 @@ import psycopg
 from ...app.ports import NO_TELEMETRY, Stores, Telemetry
 from ...domain.decision_log import DEFAULT_RETENTION_DAYS
 from ...domain.timekeeping import Clock
+from ..inprocess.counters import InProcessCounters
+from ..probe import AllReachable
+from ..redis.connection import check_redis, open_client
+from ..redis.counters import SharedCounters
+from ..redis.errors import RedisNotUsable
+from ..redis.histories import SharedHistories
+from ..redis.reachability import redis_probe
+from ..sql.connection import SqlConnection
 from ..sql.key_store import SqlKeyStore
 from ..sql.reader import Reader
-from ..sql.stores import assemble_stores
+from ..sql.stores import assemble_stores, history_loader
 from ..sql.writer import Writer
+from .changes import CatalogListener
 from .connection import PostgresConnection, connect, domain_error, first_line, open_connection, server_version_problem
 from .errors import PostgresNotUsable
 from .keys import KeyListener
-from .migrations import migrate
-from .reachability import PostgresProbe
+from .migrations import instance_id, migrate
+from .reachability import postgres_probe
 
 
 def check_and_migrate(url: str) -> PostgresConnection:
@@ -49,38 +60,85 @@ def check_and_migrate(url: str) -> PostgresConnection:
 
 def open_postgres(
     url: str,
+    redis_url: str,
     clock: Clock,
     customer_cache_size: int,
     telemetry: Telemetry = NO_TELEMETRY,
     decision_log_days: int = DEFAULT_RETENTION_DAYS,
 ) -> Stores:
     """Connect, migrate and load what the counters and histories start from (call on the serving loop)."""
+    problem = check_redis(redis_url)
+    if problem is not None:
+        raise RedisNotUsable(problem)
     first = check_and_migrate(url)
+    namespace = instance_id(first)
     try:
         listener = KeyListener(lambda: connect(url))
     except BaseException:
         first.close()
         raise
     unused = [first]  # the writer starts on the checked connection; after a loss it connects again
+    writer_pid: list[int] = []
 
     def writer_connection() -> PostgresConnection:
-        return unused.pop() if unused else connect(url)
+        conn = unused.pop() if unused else connect(url)
+        writer_pid[:] = [conn.raw.info.backend_pid]
+        return conn
+
+    try:
+        changes = CatalogListener(lambda: connect(url), lambda: writer_pid[0] if writer_pid else None)
+    except BaseException:
+        first.close()
+        listener.close()
+        raise
 
     writer = Writer(writer_connection, telemetry)
     writer.start(asyncio.get_running_loop())
     reader = Reader(lambda: connect(url), domain_error)
     keys = SqlKeyStore(writer, reader, listener.refresh, listener.confirm_unknown)
-    probe = PostgresProbe(url)
-    probe.start()
+    postgres = postgres_probe(url)
+    client = open_client(redis_url)
+    redis = redis_probe(client)
 
     async def close() -> None:
-        await probe.close()
+        await asyncio.gather(postgres.close(), redis.close())
         await writer.close()
+        await histories.close()
+        await counters.close()
         reader.close()
-        await asyncio.to_thread(listener.close)
+        await asyncio.gather(asyncio.to_thread(listener.close), asyncio.to_thread(changes.close))
 
-    stores = assemble_stores(
-        writer, reader, keys, clock, customer_cache_size, telemetry, decision_log_days=decision_log_days, close=close
+    def read_committed(tenant: str, day: int | None) -> asyncio.Future[list[tuple[str, int]]]:
+        def work(conn: SqlConnection) -> list[tuple[str, int]]:
+            if day is None:
+                sql = (
+                    "SELECT offer_id, CAST(SUM(impressions) AS BIGINT) FROM offer_daily "
+                    "WHERE tenant = ? GROUP BY offer_id"
+                )
+                return conn.execute(sql, [tenant]).fetchall()
+            sql = "SELECT offer_id, spend_micros FROM offer_daily WHERE tenant = ? AND day = ?"
+            return conn.execute(sql, [tenant, day]).fetchall()
+
+        return writer.submit(work)
+
+    histories = SharedHistories(
+        client, namespace, history_loader(writer, clock), capacity=customer_cache_size, telemetry=telemetry
     )
-    stores.reachability = probe
+    stores = assemble_stores(
+        writer,
+        reader,
+        keys,
+        clock,
+        customer_cache_size,
+        telemetry,
+        decision_log_days=decision_log_days,
+        close=close,
+        histories=histories,
+    )
+    assert isinstance(stores.counters, InProcessCounters)
+    stores.counters = counters = SharedCounters(stores.counters, client, namespace, read_committed)
+    postgres.start()
+    redis.start()
+    stores.reachability = AllReachable([postgres, redis])
+    stores.changes = changes
     return stores

@@ -115,9 +115,45 @@ def _v001_schema(conn: PostgresConnection) -> None:
     )
 
 
+def _v002_instance(conn: PostgresConnection) -> None:
+    """A random id of this database, made once: every server on it names its shared state (Redis keys) by it,
+    however each reaches the database, and databases sharing one Redis stay apart."""
+    conn.execute("CREATE TABLE arbiter_instance (id TEXT NOT NULL)")
+    conn.execute("INSERT INTO arbiter_instance (id) VALUES (replace(gen_random_uuid()::text, '-', ''))")
+
+
+CATALOG_TABLES = ("offers", "categories", "sub_categories", "contact_policies", "tenant_settings")
+
+
+def _v003_catalog_notices(conn: PostgresConnection) -> None:
+    """A change to a tenant's configuration, by any server, tells every server which tenant changed.
+
+    The notice goes out when the change commits (never for a change rolled back); notices with the
+    same tenant in one transaction are delivered once."""
+    conn.execute(
+        "CREATE FUNCTION arbiter_catalog_changed() RETURNS trigger LANGUAGE plpgsql AS $$ BEGIN "
+        "PERFORM pg_notify('arbiter_catalog', CASE WHEN TG_OP = 'DELETE' THEN OLD.tenant ELSE NEW.tenant END); "
+        "RETURN NULL; END $$"
+    )
+    for table in CATALOG_TABLES:
+        conn.execute(
+            f"CREATE TRIGGER {table}_changed AFTER INSERT OR UPDATE OR DELETE ON {table} "
+            "FOR EACH ROW EXECUTE FUNCTION arbiter_catalog_changed()"
+        )
+
+
 MIGRATIONS: list[tuple[str, Callable[[PostgresConnection], None]]] = [
     ("v001_schema", _v001_schema),
+    ("v002_instance", _v002_instance),
+    ("v003_catalog_notices", _v003_catalog_notices),
 ]
+
+
+def instance_id(conn: PostgresConnection) -> str:
+    """The database's own id (made by the migrations)."""
+    row = conn.execute("SELECT id FROM arbiter_instance").fetchone()
+    assert row is not None, "made by the v002_instance migration"
+    return str(row[0])
 
 
 def migrate(conn: PostgresConnection) -> list[str]:

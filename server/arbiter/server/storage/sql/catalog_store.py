@@ -9,7 +9,7 @@ nothing behind.
 from __future__ import annotations
 
 from collections import defaultdict
-from collections.abc import Callable
+from collections.abc import Awaitable, Callable, Iterable, Sequence
 from typing import Any, TypeVar
 
 from ...app.ports import CatalogTx, OfferQuery, StoredTenant
@@ -197,6 +197,12 @@ class SqlCatalogStore:
     def load(self) -> dict[str, StoredTenant]:
         return self._reader.run_now(load_tenants)
 
+    def reload(
+        self, tenant: str | None, apply: Callable[[dict[str, StoredTenant]], None]
+    ) -> Awaitable[dict[str, StoredTenant]]:
+        # On the writer thread, so the read and `apply` fall in line with this server's own commits.
+        return self._writer.submit(lambda db: load_tenants(db, tenant), apply)
+
     async def transact(
         self, tenant: str, work: Callable[[CatalogTx], T], apply: Callable[[T], None] | None = None
     ) -> T:
@@ -277,17 +283,24 @@ class SqlCatalogStore:
         )
 
 
-def load_tenants(conn: SqlConnection) -> dict[str, StoredTenant]:
-    """Every tenant's configuration (start-up), each kind in (tenant, id) order whatever the database."""
+def load_tenants(conn: SqlConnection, only: str | None = None) -> dict[str, StoredTenant]:
+    """Every tenant's configuration (or only the tenant `only`'s), each kind in (tenant, id) order."""
     tenants: defaultdict[str, StoredTenant] = defaultdict(StoredTenant)
-    for tenant, *row in conn.execute(f"SELECT tenant, {_OFFER_COLUMNS} FROM offers ORDER BY tenant, id"):
+    where, params = ("WHERE tenant = ? ", [only]) if only is not None else ("", [])
+
+    def rows(columns: str, table: str) -> Iterable[Sequence[Any]]:
+        return conn.execute(f"SELECT tenant, {columns} FROM {table} {where}ORDER BY tenant, id", params)
+
+    for tenant, *row in rows(_OFFER_COLUMNS, "offers"):
         tenants[tenant].offers.append(offer_from_row(*row))
-    for tenant, *row in conn.execute(f"SELECT tenant, {_CATEGORY_COLUMNS} FROM categories ORDER BY tenant, id"):
+    for tenant, *row in rows(_CATEGORY_COLUMNS, "categories"):
         tenants[tenant].categories.append(category_from_row(*row))
-    for tenant, *row in conn.execute(f"SELECT tenant, {_SUB_COLUMNS} FROM sub_categories ORDER BY tenant, id"):
+    for tenant, *row in rows(_SUB_COLUMNS, "sub_categories"):
         tenants[tenant].sub_categories.append(sub_category_from_row(*row))
-    for tenant, *row in conn.execute(f"SELECT tenant, {_POLICY_COLUMNS} FROM contact_policies ORDER BY tenant, id"):
+    for tenant, *row in rows(_POLICY_COLUMNS, "contact_policies"):
         tenants[tenant].policies.append(policy_from_row(*row))
-    for tenant, timezone, updated_us in conn.execute("SELECT tenant, timezone, updated_us FROM tenant_settings"):
+    for tenant, timezone, updated_us in conn.execute(
+        f"SELECT tenant, timezone, updated_us FROM tenant_settings {where}", params
+    ):
         tenants[tenant].settings = TenantSettings(tenant, timezone, from_epoch_micros(updated_us))
     return dict(tenants)

@@ -1,0 +1,1 @@
+"""Redis as the distributed backend's shared hot state: live counters and reservations (storage layer)."""
