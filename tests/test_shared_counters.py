@@ -161,6 +161,66 @@ def server_serves(server: ServerProcess) -> bool:
     return server.health() == SERVING
 
 
+def test_redis_stopped_and_started_under_load_loses_nothing_acknowledged_and_overshoots_no_cap(
+    tmp_path: Path,
+) -> None:
+    url = _database()
+    acknowledged_impressions: list[str] = []  # decisions that returned the capped offer
+    acknowledged_clicks: list[str] = []  # outcome ids
+    refused = threading.Event()
+    errors: list[BaseException] = []
+    with (
+        backends.RedisServer(tmp_path / "redis") as redis,
+        _on(url, redis) as first,
+        _on(url, redis) as second,
+        Client(first.target, tenant="t") as setup,
+    ):
+        capped = make_offer(setup, budget={"maxImpressions": 150})
+        with Client(second.target, tenant="t") as other:
+            eventually(lambda: ids(decide(other, "probe")) == [capped], "the second server has the offer")
+        stop = threading.Event()
+        empty_in_a_row = [0] * 6  # per worker: decisions since the last that returned the offer
+
+        def load(target: str, worker: int) -> None:
+            with Client(target, tenant="t") as client:
+                for n in range(10_000):
+                    if stop.is_set():
+                        return
+                    try:
+                        answer = decide(client, f"w{worker}-{n}", record_impressions=True, timeout=BOUND)
+                        acknowledged_impressions.extend(o.offer_id for o in answer.offers)
+                        empty_in_a_row[worker] = 0 if answer.offers else empty_in_a_row[worker] + 1
+                        click = client.record_outcome(f"w{worker}-{n}", capped, "click", new_key(), timeout=BOUND)
+                        acknowledged_clicks.append(click.outcome_id)
+                    except UnavailableError:
+                        refused.set()
+                    except BaseException as exc:  # reported below: a failing thread must fail the test
+                        errors.append(exc)
+                        return
+
+        threads = [
+            threading.Thread(target=load, args=(server.target, 3 * i + w))
+            for i, server in enumerate((first, second))
+            for w in range(3)
+        ]
+        for thread in threads:
+            thread.start()
+        eventually(lambda: len(acknowledged_impressions) >= 30, "decisions recorded before Redis stops")
+        redis.stop()
+        eventually(refused.is_set, "calls refused while Redis is away")
+        redis.start()  # empty
+        eventually(lambda: min(empty_in_a_row) >= 10, "every worker sees the cap reached", bound=60)
+        stop.set()
+        for thread in threads:
+            thread.join(timeout=60)
+    assert not errors, errors
+    recorded = backends.query(url, "SELECT id FROM outcomes WHERE type = 2")
+    assert set(acknowledged_clicks) <= {row[0] for row in recorded}  # every acknowledged click is stored
+    # Every impression a decision returned is stored once, and together they never pass the cap.
+    assert _impressions(url, capped) == len(acknowledged_impressions) <= 150
+    assert len(acknowledged_impressions) >= 140  # the cap was reached, give or take reservations in flight
+
+
 def test_postgres_without_redis_and_sqlite_with_redis_are_refused_saying_what_to_do(tmp_path: Path) -> None:
     line = start_refused("--db", _database())
     assert "needs --redis" in line

@@ -61,6 +61,14 @@ class PostgresConnection:
             with self.raw.cursor() as cursor:
                 cursor.executemany(to_postgres(sql), batch)
 
+    def execute_each(self, sql: str, rows: Sequence[Sequence[Any]]) -> list[list[Any]]:
+        if not rows:
+            return []
+        query = to_postgres(sql)
+        with self.raw.pipeline():  # every statement sent at once; the results come back at the end of the block
+            cursors = [self.raw.execute(query, params) for params in rows]
+        return [cursor.fetchall() for cursor in cursors]
+
     def savepoint(self) -> AbstractContextManager[None]:
         return savepoint(self)
 

@@ -69,20 +69,26 @@ redis.call('EXPIRE', KEYS[1], ARGV[2])
 return 1
 """
 
-# KEYS as for _READ. ARGV: seconds to keep, the most events a copy may grow to, the events, how many.
+# KEYS: each customer's version hash and events. ARGV: seconds to keep, the most events a copy may grow to,
+# then each customer's new events and how many they are. One call appends for many customers.
 _APPEND = """
-redis.call('HINCRBY', KEYS[1], 'v', 1)
-if redis.call('EXISTS', KEYS[2]) == 1 then
-  if redis.call('HINCRBY', KEYS[1], 'n', ARGV[4]) > tonumber(ARGV[2]) then
-    redis.call('DEL', KEYS[2])
-  else
-    redis.call('APPEND', KEYS[2], ARGV[3])
-    redis.call('EXPIRE', KEYS[2], ARGV[1])
+local keep, most = ARGV[1], tonumber(ARGV[2])
+for i = 1, #KEYS, 2 do
+  local versions, events, added = KEYS[i], KEYS[i + 1], i + 2
+  redis.call('HINCRBY', versions, 'v', 1)
+  if redis.call('EXISTS', events) == 1 then
+    if redis.call('HINCRBY', versions, 'n', ARGV[added + 1]) > most then
+      redis.call('DEL', events)
+    else
+      redis.call('APPEND', events, ARGV[added])
+      redis.call('EXPIRE', events, keep)
+    end
   end
+  redis.call('EXPIRE', versions, keep)
 end
-redis.call('EXPIRE', KEYS[1], ARGV[1])
 return 1
 """
+APPEND_CHUNK = 500  # customers per call: a bulk of outcomes is one or two calls
 
 
 def encode(events: list[HistoryEvent]) -> bytes:
@@ -180,7 +186,7 @@ class SharedHistories:
             self._flush = asyncio.get_running_loop().create_task(self._send())
 
     async def _send(self) -> None:
-        """Append every unsent outcome in one round trip, each customer's in one script."""
+        """Append every unsent outcome in one round trip (a script call per APPEND_CHUNK customers)."""
         try:
             while self._unsent or self._stale:
                 self._sending, self._unsent = self._unsent, {}
@@ -189,9 +195,14 @@ class SharedHistories:
                     async with self._client.pipeline(transaction=False) as pipe:
                         for key in stale:
                             pipe.delete(*self._keys(key))
-                        for key, events in self._sending.items():
-                            args: list[Any] = [HISTORY_SECONDS, MAX_COPIED_EVENTS, encode(events), len(events)]
-                            await self._append_script(keys=self._keys(key), args=args, client=pipe)
+                        sending = list(self._sending.items())
+                        for start in range(0, len(sending), APPEND_CHUNK):
+                            keys: list[str] = []
+                            args: list[Any] = [HISTORY_SECONDS, MAX_COPIED_EVENTS]
+                            for key, events in sending[start : start + APPEND_CHUNK]:
+                                keys += self._keys(key)
+                                args += [encode(events), len(events)]
+                            await self._append_script(keys=keys, args=args, client=pipe)
                         await pipe.execute()
                 except redis.RedisError as exc:
                     log.warning("customer histories could not be updated in Redis (%s); read again later", exc)

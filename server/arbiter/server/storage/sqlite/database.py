@@ -48,6 +48,9 @@ class SqliteConnection:
     def executemany(self, sql: str, rows: Iterable[Sequence[Any]]) -> None:
         self.raw.executemany(sql, rows)
 
+    def execute_each(self, sql: str, rows: Sequence[Sequence[Any]]) -> list[list[Any]]:
+        return [self.raw.execute(sql, params).fetchall() for params in rows]
+
     def savepoint(self) -> AbstractContextManager[None]:
         return savepoint(self)
 
