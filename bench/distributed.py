@@ -30,7 +30,7 @@ import os
 import signal
 import sys
 import time
-from collections.abc import Iterable, Mapping
+from collections.abc import Collection, Iterable, Mapping
 from pathlib import Path
 from types import TracebackType
 from typing import Any
@@ -92,22 +92,31 @@ def threads(pid: int) -> list[int]:
         return []
 
 
-def pin(pids: Iterable[int], core: int) -> list[int]:
-    """Put every thread of each process of `pids` on `core` alone; the processes pinned (vanished ones skipped)."""
+def core_set(cores: int | Collection[int]) -> set[int]:
+    """One core or several, as the set sched_setaffinity takes."""
+    return {cores} if isinstance(cores, int) else set(cores)
+
+
+def pin(pids: Iterable[int], core: int | Collection[int]) -> list[int]:
+    """Put every thread of each process of `pids` on `core` alone (or on the cores given); the processes pinned
+    (vanished ones skipped)."""
+    cores = core_set(core)
     pinned = []
     for pid in pids:
         done = False
         for tid in threads(pid):
             with contextlib.suppress(ProcessLookupError):
-                os.sched_setaffinity(tid, {core})
+                os.sched_setaffinity(tid, cores)
                 done = True
         if done:
             pinned.append(pid)
     return pinned
 
 
-def off_core(pids: Iterable[int], core: int) -> dict[int, list[int]]:
-    """The processes of `pids` with a thread allowed elsewhere than on `core` alone, with those cores."""
+def off_core(pids: Iterable[int], core: int | Collection[int]) -> dict[int, list[int]]:
+    """The processes of `pids` with a thread allowed elsewhere than on `core` alone (or than on exactly the
+    cores given), with those cores."""
+    wanted = core_set(core)
     found: dict[int, list[int]] = {}
     for pid in pids:
         for tid in threads(pid):
@@ -115,7 +124,7 @@ def off_core(pids: Iterable[int], core: int) -> dict[int, list[int]]:
                 cores = os.sched_getaffinity(tid)
             except ProcessLookupError:
                 continue
-            if cores != {core}:
+            if cores != wanted:
                 found[pid] = sorted(cores)
                 break
     return found
@@ -178,11 +187,16 @@ def filesystem(path: Path) -> str:
 
 
 class Services:
-    """A throwaway Postgres (with the database `DATABASE`) and Redis on loopback, pinned to `core`."""
+    """A throwaway Postgres (with the database `DATABASE`) and Redis on loopback, pinned to `core`.
+
+    `pin_to()` moves them, every process they have and the backends Postgres
+    forks later, to other cores (the workers scenario shares both cores).
+    """
 
     def __init__(self, folder: Path, core: int) -> None:
         self.folder = folder
         self.core = core
+        self.cores = frozenset({core})  # where they may run now
         self.postgres = PostgresServer(folder / "postgres")
         self.redis = RedisServer(folder / "redis")
         self.database_url = ""
@@ -224,8 +238,14 @@ class Services:
         return sum(tree_cpu_seconds(root) for root in (self.postmaster, self.redis_pid) if root)
 
     def off_core(self) -> dict[int, list[int]]:
-        """Processes of the services not pinned to the core alone (should be none)."""
-        return off_core(self.pids(), self.core)
+        """Processes of the services not pinned to their core alone, or to exactly their cores (should be none)."""
+        return off_core(self.pids(), self.cores)
+
+    def pin_to(self, cores: Collection[int]) -> list[int]:
+        """Every thread of every process of both services onto `cores`, and the backends forked later (they
+        inherit the postmaster's affinity); the pids moved."""
+        self.cores = frozenset(cores)
+        return pin(self.pids(), self.cores)
 
     def describe(self) -> dict[str, Any]:
         """What the services ran with, read from them: versions, Postgres settings, Redis configuration."""
@@ -270,6 +290,7 @@ class Services:
                 "config": {str(key): str(value) for key, value in config.items()},
             },
             "core": self.core,
+            "cores_now": sorted(self.cores),
             "pinned_at_start": self.pinned,
         }
 
