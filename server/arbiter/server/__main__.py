@@ -101,10 +101,23 @@ def main(argv: Sequence[str] | None = None) -> int:
         print(f"arbiter: {exc}", file=sys.stderr)
         return 2
     configure_logging(config.log_level, config.log_format)
+    if config.workers > 1:
+        from .workers import supervise
+
+        try:
+            return supervise(config, serve_process)
+        except ConfigError as exc:
+            print(f"arbiter: {exc}", file=sys.stderr)
+            return 2
+    return serve_process(config)
+
+
+def serve_process(config: Config) -> int:
+    """Serve in this process until stopped; 2 (after one line on stderr) when the configuration is refused."""
     try:
         asyncio.run(serve(config))
     except ConfigError as exc:
-        print(f"arbiter: {exc}", file=sys.stderr)
+        print(f"arbiter: {exc}", file=sys.stderr, flush=True)
         return 2
     return 0
 

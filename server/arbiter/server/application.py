@@ -224,6 +224,7 @@ async def build_application(config: Config, clock: Clock | None = None) -> Appli
                 tls=_tls(config),
                 metrics=metrics,
                 access=access,
+                shared_port=config.shared_ports,
             )
         except RuntimeError as exc:  # grpc's "Failed to bind to address"
             raise ConfigError(_cannot_listen("--address", config.address, exc)) from None
@@ -245,10 +246,11 @@ async def build_application(config: Config, clock: Clock | None = None) -> Appli
             metrics=metrics,
             serve_metrics=not metrics_listener(config),
             access=access,
+            shared_port=config.shared_ports,
         )
     if metrics is not None and metrics_listener(config):
         host, port = split_address(config.metrics_address)
-        metrics_http = metrics_front_door(metrics, host=host, port=port, tls=tls)
+        metrics_http = metrics_front_door(metrics, host=host, port=port, tls=tls, shared_port=config.shared_ports)
     offers = sum(len(core.views.current(t).offers) for t in core.views.tenants())
     log.info("loaded %d offers from %s", offers, describe_database(config.db))
     return Application(config, core, door, rebuilds, http, metrics_http, metrics)

@@ -50,8 +50,11 @@ class Config:
     rate_burst: float = 0.0  # bucket size; 0 = one second's worth
     decision_log_sample: float = 0.0  # share of decisions kept in the decision log, 0 to 1
     decision_log_days: int = 7  # how long kept decisions stay, counted from when they were logged
+    workers: int = 1  # processes serving the same ports (the distributed backend only)
     # Not a flag: how long a write waits for a lock another process holds (tests shorten it).
     busy_timeout_ms: int = BUSY_TIMEOUT_MS
+    # Not a flag: this process is one worker of several, binding the ports they share (SO_REUSEPORT).
+    shared_ports: bool = False
 
 
 def split_address(address: str) -> tuple[str, int]:
@@ -111,8 +114,15 @@ def check_servable(config: Config) -> None:
             raise ConfigError(f"{flag} {path}: no such file")
     if config.tls_cert is not None and config.tls_key is not None:
         _check_tls(config.tls_cert, config.tls_key, config.tls_client_ca)
+    if config.workers < 1:
+        raise ConfigError(f"--workers {config.workers}: give 1 or more")
     if isinstance(config.db, Path):
         _check_database_path(config.db)
+        if config.workers > 1:
+            raise ConfigError(
+                f"--workers {config.workers} needs the distributed backend: one process serves a SQLite --db; "
+                "give --db postgresql://… --redis redis://… to serve from several"
+            )
         if config.redis:
             raise ConfigError(
                 "--redis is for the distributed backend: with a SQLite --db the counters live in this process; "
@@ -320,6 +330,12 @@ def _parser(env: Mapping[str, str]) -> argparse.ArgumentParser:
         "share of decisions (0 to 1) kept with their request, answer and every candidate's fate",
     )
     option("--decision-log-days", "decision_log_days", int, "days a kept decision stays in the decision log")
+    option(
+        "--workers",
+        "workers",
+        int,
+        "processes serving the same ports, each with its own event loop (distributed backend only)",
+    )
     switch("--demo", "demo", "load the demo catalogue (idempotent) and print a new demo admin key before serving")
     return parser
 

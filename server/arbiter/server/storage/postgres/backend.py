@@ -12,7 +12,7 @@ import asyncio
 
 import psycopg
 
-from ...app.ports import NO_TELEMETRY, Stores, Telemetry
+from ...app.ports import NO_TELEMETRY, OfferCounts, Stores, Telemetry
 from ...domain.decision_log import DEFAULT_RETENTION_DAYS
 from ...domain.timekeeping import Clock
 from ..inprocess.counters import InProcessCounters
@@ -121,6 +121,24 @@ def open_postgres(
 
         return writer.submit(work)
 
+    def read_counts(tenant: str, offer_id: str, model_ref: str, day: int) -> asyncio.Future[OfferCounts]:
+        def work(conn: SqlConnection) -> OfferCounts:
+            lifetime, today, spend = conn.execute(
+                "SELECT CAST(COALESCE(SUM(impressions), 0) AS BIGINT), "
+                "CAST(COALESCE(SUM(CASE WHEN day = ? THEN impressions ELSE 0 END), 0) AS BIGINT), "
+                "CAST(COALESCE(SUM(CASE WHEN day = ? THEN spend_micros ELSE 0 END), 0) AS BIGINT) "
+                "FROM offer_daily WHERE tenant = ? AND offer_id = ?",
+                [day, day, tenant, offer_id],
+            ).fetchone()
+            model = conn.execute(
+                "SELECT trials, positives FROM model_stats WHERE tenant = ? AND model_ref = ? AND offer_id = ?",
+                [tenant, model_ref, offer_id],
+            ).fetchone()
+            trials, positives = model if model_ref and model is not None else (0, 0)
+            return OfferCounts(lifetime, today, spend, trials, positives)
+
+        return writer.submit(work)
+
     histories = SharedHistories(
         client, namespace, history_loader(writer, clock), capacity=customer_cache_size, telemetry=telemetry
     )
@@ -136,7 +154,7 @@ def open_postgres(
         histories=histories,
     )
     assert isinstance(stores.counters, InProcessCounters)
-    stores.counters = counters = SharedCounters(stores.counters, client, namespace, read_committed)
+    stores.counters = counters = SharedCounters(stores.counters, client, namespace, read_committed, read_counts)
     postgres.start()
     redis.start()
     stores.reachability = AllReachable([postgres, redis])

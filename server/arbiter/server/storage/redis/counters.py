@@ -46,6 +46,8 @@ NO_CAP = -1
 
 # The committed counts of one hash: lifetime impressions (day None) or the spend of a day, per offer.
 CommittedReader = Callable[[str, int | None], Awaitable[list[tuple[str, int]]]]
+# An offer's committed counts: (tenant, offer, model reference, day).
+CountsReader = Callable[[str, str, str, int], Awaitable[OfferCounts]]
 
 # KEYS: epoch, impressions, impressions' epoch, spend, spend's epoch.
 # ARGV: per reservation: offer id, cost, max impressions, daily budget (NO_CAP: none).
@@ -113,9 +115,16 @@ class SharedCounters:
     """The distributed backend's LiveCounters: this process's counters, with every reservation taken in Redis."""
 
     def __init__(
-        self, local: InProcessCounters, client: redis.asyncio.Redis, namespace: str, read_committed: CommittedReader
+        self,
+        local: InProcessCounters,
+        client: redis.asyncio.Redis,
+        namespace: str,
+        read_committed: CommittedReader,
+        read_counts: CountsReader,
     ) -> None:
+        """`read_committed` and `read_counts` read the database (the counts every server committed)."""
         self._local = local
+        self._read_counts = read_counts
         self._client = client
         self._prefix = f"arbiter:{namespace}:"
         self._read_committed = read_committed
@@ -257,7 +266,8 @@ class SharedCounters:
         self._local.forget_offer(tenant, offer_id)
 
     async def offer_counts(self, tenant: str, offer_id: str, model_ref: str, day: int) -> OfferCounts:
-        return await self._local.offer_counts(tenant, offer_id, model_ref, day)
+        # What every server committed, not only this one.
+        return await self._read_counts(tenant, offer_id, model_ref, day)
 
     async def close(self) -> None:
         """Let the reservations being given back finish (each is bounded by the client's timeouts), then close."""

@@ -200,8 +200,12 @@ async def build_grpc_server(
     tls: TlsFiles | None,
     metrics: Metrics | None = None,
     access: AccessLog | None = None,
+    shared_port: bool = False,
 ) -> GrpcFrontDoor:
-    """Bind the port with every service registered; health answers NOT_SERVING until told otherwise."""
+    """Bind the port with every service registered; health answers NOT_SERVING until told otherwise.
+
+    With `shared_port` the port is bound with SO_REUSEPORT, for the workers of one server to share
+    (otherwise a port another process holds is refused, never silently shared)."""
     server = grpc.aio.server(
         # One interceptor: grpc.aio runs each one for every call. It also enforces
         # `max_concurrent_rpcs` (calls beyond it are refused at once with RESOURCE_EXHAUSTED, not
@@ -209,7 +213,7 @@ async def build_grpc_server(
         # headers on, so streams that never send their whole message could hold every slot.
         interceptors=[ArbiterInterceptor(core.auth, access, metrics, max_concurrent_rpcs=max_concurrent_rpcs)],
         options=[
-            ("grpc.so_reuseport", 0),
+            ("grpc.so_reuseport", int(shared_port)),
             ("grpc.max_receive_message_length", max_message_bytes),
             ("grpc.max_send_message_length", max(max_message_bytes, 16 * 1024 * 1024)),
             *CONNECTION_LIMITS,

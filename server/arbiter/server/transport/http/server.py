@@ -445,11 +445,14 @@ class HttpFrontDoor:
         host: str,
         port: int,
         tls: HttpTls | None = None,
+        shared_port: bool = False,
     ) -> None:
+        """With `shared_port` the port is bound with SO_REUSEPORT: the workers of one server share it."""
         self._make_app = make_app
         self._host = host
         self._wanted_port = port
         self._tls = tls
+        self._shared_port = shared_port
         self.port = 0
         self._thread: threading.Thread | None = None
         self._loop: asyncio.AbstractEventLoop | None = None
@@ -488,7 +491,11 @@ class HttpFrontDoor:
         try:
             await runner.setup()
             site = web.TCPSite(
-                runner, self._host, self._wanted_port, ssl_context=self._tls.context() if self._tls else None
+                runner,
+                self._host,
+                self._wanted_port,
+                ssl_context=self._tls.context() if self._tls else None,
+                reuse_port=self._shared_port or None,
             )
             await site.start()
             port = runner.addresses[0][1]
@@ -522,6 +529,7 @@ def rest_front_door(
     metrics: Metrics | None,
     serve_metrics: bool,
     access: AccessLog | None,
+    shared_port: bool = False,
 ) -> HttpFrontDoor:
     """The REST API and Studio (and /metrics when `serve_metrics`) on one listener."""
 
@@ -531,12 +539,14 @@ def rest_front_door(
         )
         return api.application()
 
-    return HttpFrontDoor(make, host=host, port=port, tls=tls)
+    return HttpFrontDoor(make, host=host, port=port, tls=tls, shared_port=shared_port)
 
 
-def metrics_front_door(metrics: Metrics, *, host: str, port: int, tls: HttpTls | None) -> HttpFrontDoor:
+def metrics_front_door(
+    metrics: Metrics, *, host: str, port: int, tls: HttpTls | None, shared_port: bool = False
+) -> HttpFrontDoor:
     """GET /metrics alone, on a listener of its own."""
-    return HttpFrontDoor(lambda _: metrics_application(metrics), host=host, port=port, tls=tls)
+    return HttpFrontDoor(lambda _: metrics_application(metrics), host=host, port=port, tls=tls, shared_port=shared_port)
 
 
 def _succeed(future: asyncio.Future[int], port: int) -> None:
