@@ -6,6 +6,7 @@ import json
 import os
 import platform
 import subprocess
+from collections.abc import Sequence
 from dataclasses import asdict, dataclass, field
 from datetime import datetime
 from pathlib import Path
@@ -152,13 +153,7 @@ def markdown(report: Report) -> str:
     lines = [
         f"# Arbiter benchmark, {report.started_at:%Y-%m-%d %H:%M} UTC",
         "",
-        f"Machine: {info['cpu']}, {info['cores']} cores (server pinned to core 0"
-        + (
-            ", with its Postgres and Redis in the distributed rows"
-            if "distributed" in settings.get("scenarios", ())
-            else ""
-        )
-        + "; load generators to core 1); "
+        f"Machine: {info['cpu']}, {info['cores']} cores ({cores_line(settings.get('scenarios', ()))}); "
         f"Linux {info['kernel']}, Python {info['python']}. "
         f"Commit {git['commit'] or 'unknown'}{' (with uncommitted changes)' if git['dirty'] else ''}.",
         "",
@@ -222,6 +217,20 @@ def markdown(report: Report) -> str:
         )
     lines.append("")
     return "\n".join(lines)
+
+
+def cores_line(scenarios: Sequence[str]) -> str:
+    """Where the report's processes ran, for its first line."""
+    distributed = [name for name in ("distributed", "workers") if name in scenarios]
+    line = "server pinned to core 0"
+    if distributed:
+        line += f", with its Postgres and Redis in the {' and '.join(distributed)} rows"
+    line += "; load generators to core 1"
+    if "workers" in scenarios:
+        line += (
+            "; except the 2-worker rows, where the server's workers, Postgres, Redis and h2load all share cores 0 and 1"
+        )
+    return line
 
 
 def _offers(row: Row) -> str:

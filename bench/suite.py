@@ -37,6 +37,13 @@ distributed  the distributed backend: a throwaway Postgres and Redis
            with the embedded Decide of the same run (decide-1k's, or measured
            in this scenario on a SQLite server of its own when decide-1k did
            not run).
+workers    bench/workers.py: on a throwaway Postgres and Redis with the same
+           tenant, the ceiling and Decide of a server with `--workers 1` (it,
+           Postgres and Redis on core 0, h2load on core 1) and `--workers 2`
+           (everything, h2load included, on both cores); the ratio 2 ÷ 1.
+           Then two servers on that database: 200 UpdateOffers on one, each
+           polled on the other until it shows; 20 keys revoked on one, each
+           polled on the other until refused.
 
 Around every phase the server's call counts (SIGUSR1) are read; the
 difference must equal the load generator's count of calls, all OK. REST
@@ -73,11 +80,12 @@ from grpc_health.v1 import health_pb2
 
 from arbiter.client import Client
 from arbiter.v1 import decisions_pb2_grpc
-from bench import after_write, batch_decide, h2load, huge_request, machine_load, noisy
+from bench import after_write, batch_decide, h2load, huge_request, machine_load, noisy, workers
 from bench.catalogue import SyntheticTenant, load_tenant
 from bench.distributed import Services
 from bench.report import RESULTS_DIR, Report, Row, machine, reached, table, write
 from bench.server_process import SERVER_CORE, BenchServer, CallCounts, counts_delta, non_ok
+from bench.workers import Layout
 
 SCENARIOS = (
     "ceiling",
@@ -88,6 +96,7 @@ SCENARIOS = (
     "batch-decide",
     "after-write",
     "distributed",
+    "workers",
     "rest",
     "http-idle",
     "metrics-cost",
@@ -217,7 +226,17 @@ class Plan:
     def needs_h2load(self) -> bool:
         return bool(
             self.scenarios
-            & {"ceiling", "decide-1k", "decide-10k", "latency", "distributed", "rest", "http-idle", "metrics-cost"}
+            & {
+                "ceiling",
+                "decide-1k",
+                "decide-10k",
+                "latency",
+                "distributed",
+                "workers",
+                "rest",
+                "http-idle",
+                "metrics-cost",
+            }
         )
 
     def settings(self) -> dict[str, Any]:
@@ -254,6 +273,21 @@ class Plan:
             "http_idle": {"rounds": self.ab_rounds, "seconds": self.ab_s},
             "metrics_cost": {"rounds": self.ab_rounds, "seconds": self.ab_s},
             "cores": {"server": SERVER_CORE, "load": h2load.LOAD_CORE, "distributed_services": SERVER_CORE},
+            "workers": {
+                "h2load_args": " ".join(workers.h2load_settings(self.h2).args()),
+                "timed_s": self.throughput_s,
+                "layouts": {
+                    layout.workers: {
+                        "server_cores": layout.server_cores,
+                        "services_cores": sorted(layout.services_cores),
+                        "load_cores": layout.load_cores,
+                    }
+                    for layout in workers.LAYOUTS
+                },
+                "propagation_writes": workers.PROPAGATION_WRITES,
+                "revocations": workers.REVOCATIONS,
+                "poll_interval_s": workers.POLL_INTERVAL_S,
+            },
         }
 
 
@@ -894,6 +928,223 @@ class Run:
         ]
         return rates
 
+    # -- the distributed backend with several workers, and servers following each other ---------------
+
+    def workers(self) -> None:
+        """Decide with --workers 1 and 2 on one Postgres + Redis; then propagation between two servers on it."""
+        plan = self.plan
+        size = SMALL
+        settings = workers.h2load_settings(plan.h2)
+        core = int(SERVER_CORE)
+        tenant: SyntheticTenant | None = None
+        measured: dict[int, tuple[dict[str, Any], dict[str, Any]]] = {}
+        with Services(self.scratch / "workers", core) as services:
+            say(
+                f"[workers] Postgres pid {services.postmaster} on 127.0.0.1:{services.postgres.port}, "
+                f"Redis pid {services.redis_pid} on 127.0.0.1:{services.redis.port}"
+            )
+            for layout in workers.LAYOUTS:
+                services.pin_to(layout.services_cores)
+                with BenchServer(
+                    services.database_url,
+                    self._server_log(f"workers-{layout.workers}"),
+                    ("--workers", str(layout.workers)),
+                    redis=services.redis_url,
+                    services_cpu=services.cpu_seconds,
+                    cores=layout.server_cores,
+                ) as server:
+                    say(
+                        f"[workers {layout.workers}] server pid {server.pid} (workers {server.worker_pids()}) on "
+                        f"cores {layout.server_cores}, Postgres and Redis on {sorted(layout.services_cores)}, "
+                        f"h2load on {layout.load_cores}, {server.target}"
+                    )
+                    if tenant is None:  # in Postgres from then on: every later server serves it
+                        tenant = self._load(server, size, name="bench-workers", record=False)
+                    phases = []
+                    for label, call, method in (
+                        ("ceiling", self._health_call(server), None),
+                        ("decide", self._decide_call(server, tenant, "decide-workers"), "Decide"),
+                    ):
+                        phase = workers.throughput(
+                            server,
+                            self._exe(),
+                            call,
+                            method,
+                            settings,
+                            layout,
+                            name=f"workers {layout.workers}: {label}",
+                            warmup_requests=plan.warmup_requests,
+                            seconds=plan.throughput_s,
+                        )
+                        self._record_workers_phase(phase, layout)
+                        phases.append(phase)
+                    unpinned = services.off_core()
+                    if unpinned:
+                        self.report.warnings.append(
+                            f"workers {layout.workers}: service processes not on cores "
+                            f"{sorted(layout.services_cores)} alone (pid: cores): {unpinned}"
+                        )
+                    self.report.phases.append(
+                        {
+                            "phase": f"workers {layout.workers}: server",
+                            "server_command": shlex.join(server.command),
+                            "worker_pids": server.worker_pids(),
+                            "supervisor_peak_rss_mb": server.peak_rss_mb(),
+                        }
+                    )
+                measured[layout.workers] = (phases[0], phases[1])
+            assert tenant is not None
+            self._workers_rows(measured, size)
+            services.pin_to({core})
+            self._propagation(services, tenant)
+            described = services.describe()
+        postgres, redis = described["postgres"], described["redis"]
+        one, two = workers.LAYOUTS
+        self.report.method_notes.append(
+            f"Workers: one throwaway PostgreSQL {postgres['version']} and Redis {redis['version']} for the scenario "
+            f"(as in Distributed) and the {size:,}-offer tenant, loaded once; a server with `--workers 1`, then one "
+            f"with `--workers 2`, on that database. Cores: {one.label}; {two.label} — a 2-core machine cannot "
+            "keep two workers on core 0 alone, so the 2-worker figure is two cores shared by the server, its "
+            "services and the load generator, against one core for the server side and one for the load. "
+            f"Ceiling and Decide by h2load {' '.join(settings.args())} (the throughput runs' "
+            f"{settings.in_flight} calls in flight over at least {workers.MIN_CONNECTIONS} connections, since "
+            "SO_REUSEPORT spreads connections, not calls, over the workers): the warm-up as in decide-1k, then a "
+            f"timed run (-D {plan.throughput_s:g} s) instead of a fixed count, since h2load gives each "
+            "connection an equal share of a count and a worker with fewer connections would finish early. "
+            "Checked: every answer h2load saw was a 2xx, the server's OK count (every worker's, SIGUSR1 to each) "
+            "grew by at least the calls h2load saw answered and at most the calls it started, no status but OK "
+            "(and CANCELLED for the calls in flight when the timed run stopped); each worker's CPU time and "
+            "calls are in the JSON, and a worker under "
+            f"{workers.BUSY_SHARE:.0%} of a core during a run is a warning. Propagation: two servers (one "
+            "process each, on core 0 with Postgres and Redis; the polling client on core 1) on that database; "
+            f"{workers.PROPAGATION_WRITES} UpdateOffers of one offer's short description on A, one at a time, "
+            f"each followed by GetOffer on B every {workers.POLL_INTERVAL_S * 1000:g} ms until B's answer (from "
+            "its in-memory view) shows it, timed from A's answer to B's first answer showing it; then "
+            f"{workers.REVOCATIONS} keys (decide role) made by the keys CLI, each used on B, revoked on A with "
+            "RevokeApiKey and polled on B until UNAUTHENTICATED. Both servers' counts must equal the calls made."
+        )
+
+    def _record_workers_phase(self, phase: dict[str, Any], layout: Layout) -> None:
+        name = phase["phase"]
+        self.report.failures.extend(phase["problems"])
+        for problem in phase["problems"]:
+            say(f"!!! {problem}")
+        if phase["idle_workers"]:
+            warning = (
+                f"{name}: worker(s) {phase['idle_workers']} used under {workers.BUSY_SHARE:.0%} of a core "
+                f"(CPU s per worker {phase['worker_cpu_s']}, calls {phase['worker_calls']}): the load did not "
+                "reach every worker, so this run measured fewer of them"
+            )
+            self.report.warnings.append(warning)
+            say(f"!!! {warning}")
+        self.report.phases.append(phase)
+        cpu = ", ".join(f"{float(s):.1f}" for s in phase["worker_cpu_s"].values())
+        calls = f", calls {', '.join(map(str, phase['worker_calls'].values()))}" if phase["worker_calls"] else ""
+        say(
+            f"[{name}] {phase['req_per_s']:,.0f} req/s over {phase['requests']:,} calls in {phase['elapsed_s']:.1f} s "
+            f"(server + services {phase['server_cores_busy'] or 0:.2f} of {layout.cores_for_server} cores, h2load "
+            f"{phase['h2load_cores_busy'] or 0:.2f}; per worker CPU s {cpu}{calls}; non-OK {phase['non_ok']})"
+        )
+
+    def _propagation(self, services: Services, tenant: SyntheticTenant) -> None:
+        """Two servers on one database: writes on A seen on B, keys revoked on A refused by B."""
+        with (
+            BenchServer(
+                services.database_url,
+                self._server_log("workers-a"),
+                redis=services.redis_url,
+                services_cpu=services.cpu_seconds,
+            ) as a,
+            BenchServer(
+                services.database_url,
+                self._server_log("workers-b"),
+                redis=services.redis_url,
+                services_cpu=services.cpu_seconds,
+            ) as b,
+        ):
+            say(f"[propagation] server A pid {a.pid} ({a.target}), B pid {b.pid} ({b.target}), core {SERVER_CORE}")
+            before_a, before_b = a.call_counts(), b.call_counts()
+            writes = workers.propagation(
+                a.target, b.target, tenant.api_key, tenant.offer_ids, workers.PROPAGATION_WRITES
+            )
+            keys = workers.revocations(
+                a.target,
+                b.target,
+                tenant.api_key,
+                tenant.offer_ids[0],
+                lambda name: b.create_key(tenant.tenant, role="decide", name=name),
+                workers.REVOCATIONS,
+            )
+            delta_a, delta_b = counts_delta(before_a, a.call_counts()), counts_delta(before_b, b.call_counts())
+        on_a, on_b = workers.expected_counts(workers.PROPAGATION_WRITES, workers.REVOCATIONS, writes, keys)
+        problems = workers.count_mismatches("propagation, server A", on_a, delta_a)
+        problems += workers.count_mismatches("propagation, server B", on_b, delta_b)
+        for problem in problems:
+            say(f"!!! {problem}")
+        self.report.failures.extend(problems)
+        for kind, delays in (("changes", writes), ("keys", keys)):
+            if delays.lost:
+                problem = f"propagation: {delays.lost} {kind} not seen on B within {workers.POLL_TIMEOUT_S:g} s"
+                self.report.failures.append(problem)
+                say(f"!!! {problem}")
+        self.report.phases.append(
+            {
+                "phase": "workers: propagation",
+                "writes": writes.summary(),
+                "write_delays_ms": [d * 1000 for d in writes.seconds],
+                "revocations": keys.summary(),
+                "revocation_delays_ms": [d * 1000 for d in keys.seconds],
+                "server_counts": {"a": delta_a, "b": delta_b},
+                "expected_counts": {"a": on_a, "b": on_b},
+            }
+        )
+        w, k = writes.summary(), keys.summary()
+        say(
+            f"[propagation] write on A → seen on B: p50 {w['p50_ms']:.1f} ms, p99 {w['p99_ms']:.1f} ms, "
+            f"max {w['max_ms']:.1f} ms over {w['count']:.0f}; revocation on A → refused by B: p50 "
+            f"{k['p50_ms']:.1f} ms, max {k['max_ms']:.1f} ms over {k['count']:.0f}"
+        )
+        bad = len(problems)
+        self.report.rows += [workers.propagation_row(writes, non_ok=bad), workers.revocation_row(keys, non_ok=bad)]
+
+    def _workers_rows(self, measured: dict[int, tuple[dict[str, Any], dict[str, Any]]], size: int) -> None:
+        """Ceiling and Decide of each configuration, then the ratio 2 ÷ 1 workers (the target)."""
+        for layout in workers.LAYOUTS:
+            if layout.workers not in measured:
+                continue
+            ceiling, decide = measured[layout.workers]
+            self.report.rows += [
+                Row(
+                    scenario=f"Workers, {layout.label}: ceiling, Health/Check, h2load",
+                    offers=None,
+                    throughput=ceiling["req_per_s"],
+                    unit="req/s",
+                    ratio=1.0,
+                    non_ok=ceiling["non_ok"],
+                    note=workers.cores_note(ceiling, layout, _saturation_note(ceiling)),
+                ),
+                Row(
+                    scenario=f"Workers, {layout.label}: Decide throughput, h2load",
+                    offers=size,
+                    throughput=decide["req_per_s"],
+                    unit="req/s",
+                    ratio=decide["req_per_s"] / ceiling["req_per_s"] if ceiling["req_per_s"] else None,
+                    non_ok=decide["non_ok"],
+                    note=workers.cores_note(decide, layout, _saturation_note(decide)),
+                ),
+            ]
+        if len(measured) == 2:
+            (ceiling_one, decide_one), (ceiling_two, decide_two) = measured[1], measured[2]
+            self.report.rows.append(
+                workers.scaling_row(
+                    decide_one["req_per_s"],
+                    decide_two["req_per_s"],
+                    non_ok=decide_one["non_ok"] + decide_two["non_ok"],
+                    ceiling_one=ceiling_one["req_per_s"],
+                    ceiling_two=ceiling_two["req_per_s"],
+                )
+            )
+
     # -- the REST API -------------------------------------------------------------
 
     def _server_log(self, label: str) -> Path:
@@ -1424,8 +1675,8 @@ def _parser() -> argparse.ArgumentParser:
         prog="bench/run.py",
         description=(
             "Arbiter's benchmark: empty-RPC ceiling, Decide throughput and latency, outcome throughput, "
-            "the REST API beside gRPC, the cost of an idle HTTP listener and of metrics, and the distributed "
-            "backend (Postgres + Redis) beside the embedded one."
+            "the REST API beside gRPC, the cost of an idle HTTP listener and of metrics, the distributed "
+            "backend (Postgres + Redis) beside the embedded one, and its servers with 1 and 2 workers."
         ),
     )
     parser.add_argument(
@@ -1519,6 +1770,8 @@ def main(argv: Sequence[str] | None = None) -> int:
             _guard(report, f"n={size}", functools.partial(run.catalogue, size))
         if "distributed" in plan.scenarios:
             _guard(report, "distributed", run.distributed)
+        if "workers" in plan.scenarios:
+            _guard(report, "workers", run.workers)
         if "rest" in plan.scenarios:
             _guard(report, "rest", run.rest)
         if "noisy" in plan.scenarios:
