@@ -12,6 +12,7 @@ import pytest
 from decide_helpers import decide, make_offer
 from polling import eventually
 from serverproc import ServerProcess, start_refused
+from test_metrics import scrape
 
 from arbiter.client import Client, UnavailableError
 
@@ -94,6 +95,27 @@ def test_sigterm_drains_every_worker_and_the_server_exits_cleanly(tmp_path: Path
     assert len(workers) == 3
     assert server.stop() == 0
     assert not any(Path(f"/proc/{pid}").exists() for pid in workers)
+
+
+@pytest.mark.postgres_only
+def test_every_scrape_counts_the_calls_of_every_worker(tmp_path: Path) -> None:
+    with ServerProcess(tmp_path / "w.db", ["--workers", "2"], http=True) as server:
+        workers = _workers(server)
+        before = {pid: _cpu_ticks(pid) for pid in workers}
+        for n in range(30):
+            with Client(server.target, tenant="t", options=OWN_CONNECTION) as client:
+                decide(client, f"c{n}")
+        assert all(_cpu_ticks(pid) > before[pid] for pid in workers), "both workers took calls"
+        decides = ("grpc_server_handled", "Decide")
+        for _ in range(6):  # new connections each: the scrapes reach either worker
+            samples = scrape(server.http_url)
+            handled = sum(
+                count
+                for (name, labels), count in samples.items()
+                if name == decides[0] + "_total" and ("grpc_method", decides[1]) in labels
+            )
+            assert handled == 30
+            assert samples[("arbiter_decisions_total", frozenset())] == 30
 
 
 def test_more_than_one_worker_on_a_sqlite_file_is_refused_saying_what_to_do(tmp_path: Path) -> None:

@@ -197,7 +197,7 @@ async def build_application(config: Config, clock: Clock | None = None) -> Appli
     """Open the database, load every tenant's view and bind the port (not yet serving)."""
     check_servable(config)
     clock = clock or SystemClock()
-    metrics = Metrics() if metrics_enabled(config) else None
+    metrics = Metrics(config.metrics_dir) if metrics_enabled(config) else None
     access = AccessLog() if config.log_format == "json" else None
     telemetry = metrics or NO_TELEMETRY
     stores = _open_stores(config, clock, telemetry)

@@ -55,6 +55,8 @@ class Config:
     busy_timeout_ms: int = BUSY_TIMEOUT_MS
     # Not a flag: this process is one worker of several, binding the ports they share (SO_REUSEPORT).
     shared_ports: bool = False
+    # Not a flag: where the workers of one server keep their metrics, to be added up at a scrape.
+    metrics_dir: str = ""
 
 
 def split_address(address: str) -> tuple[str, int]:

@@ -19,13 +19,16 @@ import dataclasses
 import gc
 import logging
 import os
+import shutil
 import signal
 import socket
 import sys
+import tempfile
 import time
 from collections.abc import Callable
 
 from .config import Config, ConfigError, check_servable, http_enabled, metrics_listener, split_address
+from .transport.metrics import count_in_files
 
 log = logging.getLogger("arbiter.server")
 
@@ -41,6 +44,18 @@ def supervise(config: Config, serve_one: Callable[[Config], int]) -> int:
         worker_config = _shared_ports(config, held)
     except OSError as exc:
         raise ConfigError(f"cannot reserve the server's ports ({exc.strerror or exc})") from None
+    metrics_dir = tempfile.mkdtemp(prefix="arbiter-metrics-")
+    worker_config = dataclasses.replace(worker_config, metrics_dir=metrics_dir)
+    count_in_files(metrics_dir)  # before the fork: every worker's instruments count there
+    try:
+        return _run_workers(config.workers, worker_config, serve_one, held)
+    finally:
+        shutil.rmtree(metrics_dir, ignore_errors=True)
+
+
+def _run_workers(
+    count: int, worker_config: Config, serve_one: Callable[[Config], int], held: list[socket.socket]
+) -> int:
     gc.collect()
     gc.freeze()  # what the supervisor loaded is shared with the workers copy-on-write
     stopping = False
@@ -71,9 +86,9 @@ def supervise(config: Config, serve_one: Callable[[Config], int]) -> int:
 
     signal.signal(signal.SIGTERM, stop)
     signal.signal(signal.SIGINT, stop)
-    for number in range(config.workers):
+    for number in range(count):
         start(number)
-    log.info("serving with %d workers (pids %s)", config.workers, ", ".join(map(str, workers)))
+    log.info("serving with %d workers (pids %s)", count, ", ".join(map(str, workers)))
     code = 0
     while workers:
         try:

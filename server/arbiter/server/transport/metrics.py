@@ -12,10 +12,13 @@ pays a lookup and an increment, never a label resolution.
 
 from __future__ import annotations
 
+import os
 from collections.abc import Callable, Iterable, Mapping, Sequence
 
 from prometheus_client import CollectorRegistry, Counter, Histogram, disable_created_metrics, generate_latest
+from prometheus_client import values as prometheus_values
 from prometheus_client.core import GaugeMetricFamily, Metric
+from prometheus_client.multiprocess import MultiProcessCollector
 from prometheus_client.registry import Collector
 
 from ..domain.decisions import DropReason
@@ -53,10 +56,19 @@ class OffersByStatus(Collector):
 
 
 class Metrics:
-    """Every instrument of one server, in a registry of its own; also the core's Telemetry."""
+    """Every instrument of one server, in a registry of its own; also the core's Telemetry.
 
-    def __init__(self) -> None:
+    With `shared_dir` (the workers of one server: prometheus-client's multiprocess mode, which
+    the supervisor turned on before forking) every worker's counts are kept in files there, and a
+    scrape, whichever worker answers it, adds up every worker's, including those of workers that
+    have since died (counts only grow)."""
+
+    def __init__(self, shared_dir: str = "") -> None:
         self.registry = CollectorRegistry()
+        self._scraped = self.registry
+        if shared_dir:
+            self._scraped = CollectorRegistry()
+            MultiProcessCollector(self._scraped, path=shared_dir)
         r = self.registry
         grpc_labels = ["grpc_service", "grpc_method", "grpc_type"]
         self.grpc_started = Counter("grpc_server_started", "RPCs started on the server", grpc_labels, registry=r)
@@ -132,11 +144,14 @@ class Metrics:
 
     def count_offers(self, offers_by_status: Callable[[], Mapping[tuple[str, OfferStatus], int]]) -> None:
         """Report `arbiter_catalog_offers` from this source at every scrape (once the core exists)."""
-        self.registry.register(OffersByStatus(offers_by_status))
+        collector = OffersByStatus(offers_by_status)
+        self.registry.register(collector)
+        if self._scraped is not self.registry:
+            self._scraped.register(collector)  # every worker's views hold the same catalogue
 
     def scrape(self) -> bytes:
         """The Prometheus text exposition of every metric."""
-        return generate_latest(self.registry)
+        return generate_latest(self._scraped)
 
     # -- the core's Telemetry ---------------------------------------------------------
 
@@ -166,8 +181,18 @@ class Metrics:
         (self.cache_hits if hit else self.cache_misses).inc()
 
 
+def count_in_files(folder: str) -> None:
+    """prometheus-client's multiprocess mode: instruments created from now on count in files in `folder`.
+
+    The mode is chosen when prometheus-client is imported, which has happened by the time a server
+    knows it will have workers; asking again with the folder set switches it for what is created
+    next (the workers' instruments, after the fork). `Metrics(shared_dir=folder)` adds them up."""
+    os.environ["PROMETHEUS_MULTIPROC_DIR"] = folder
+    prometheus_values.ValueClass = prometheus_values.get_value_class()
+
+
 def metric_names(metrics: Metrics) -> set[str]:
-    """Every series name a scrape can show (with the _total, _bucket, _sum, _count suffixes)."""
+    """Every series name a scrape can show (with the _total, _bucket, _sum, _count suffixes; one process)."""
     names: set[str] = set()
     for family in metrics.registry.collect():
         names.update(sample.name for sample in family.samples)
