@@ -19,7 +19,7 @@ from policy_helpers import ids, policy
 from polling import eventually
 from serverproc import ServerProcess
 
-from arbiter.client import Client, UnauthenticatedError
+from arbiter.client import Client, NotFoundError, UnauthenticatedError
 
 pytestmark = pytest.mark.postgres_only
 
@@ -54,6 +54,14 @@ def _all_at_once(calls: list[Callable[[], object]]) -> list[object]:
     return results
 
 
+def _knows(client: Client, offer_id: str) -> bool:
+    try:
+        client.get_offer(offer_id)
+    except NotFoundError:
+        return False
+    return True
+
+
 def _click(client: Client, *, offer_id: str, key: str) -> str:
     return client.record_outcome("alice", offer_id, "click", key, occurred_at=DECISION_TIME).outcome_id
 
@@ -70,6 +78,8 @@ def test_one_idempotency_key_sent_to_three_servers_at_once_is_recorded_once(
     clients = [Client(server.target, api_key=secret) for server in servers]
     try:
         offer_id = make_offer(clients[0])
+        for client in clients:
+            eventually(functools.partial(_knows, client, offer_id), "every server has the offer")
         for _ in range(5):  # one key a round, sent by all three at the same moment
             key = new_key()
             results = _all_at_once([functools.partial(_click, c, offer_id=offer_id, key=key) for c in clients])
@@ -131,3 +141,106 @@ def test_decisions_for_one_customer_at_two_servers_at_once_pass_a_frequency_cap_
     finally:
         a.close()
         b.close()
+
+
+OWN_CONNECTION = [("grpc.use_local_subchannel_pool", 1)]  # not one TCP connection shared by every channel
+
+
+def test_three_servers_of_two_workers_take_caps_exactly_under_100_clients(tmp_path: Path) -> None:
+    db = tmp_path / "fleet.db"
+    with ExitStack() as stack:
+        servers = [stack.enter_context(ServerProcess(db, ["--workers", "2"])) for _ in range(3)]
+        with Client(servers[0].target, tenant="t") as setup:
+            for round_ in range(5):
+                tag = f"r{round_}"
+                capped = make_offer(setup, budget={"maxImpressions": 500}, tags=[tag])
+                budgeted = make_offer(setup, budget={"maxDailyBudget": 30.0, "costPerAction": 0.25}, tags=[tag])
+                wanted = {capped, budgeted}
+                eventually(functools.partial(_served_everywhere, servers, tag, wanted), "every worker has the offers")
+                _decide_until_exhausted(servers, tag=tag, clients=100)
+                for offer_id, cap in ((capped, 500), (budgeted, 120)):
+                    assert _impressions(db, offer_id) == cap, (round_, offer_id)
+
+
+def _served_everywhere(servers: list[ServerProcess], tag: str, wanted: set[str]) -> bool:
+    """Whether a decision on each server (each on a new connection: any worker) offers exactly `wanted`."""
+    for server in servers:
+        with Client(server.target, tenant="t", options=OWN_CONNECTION) as client:
+            if set(ids(decide(client, "probe", tags=[tag] if tag else [], limit=5))) != wanted:
+                return False
+    return True
+
+
+def _impressions(db: Path, offer_id: str) -> int:
+    rows = backends.query(db, "SELECT count(*) FROM outcomes WHERE offer_id = ? AND type = 1", (offer_id,))
+    return int(rows[0][0])  # type: ignore[call-overload]
+
+
+def _decide_until_exhausted(servers: list[ServerProcess], *, tag: str, clients: int) -> None:
+    """`clients` threads, spread over the servers, decide with recording until the tag's offers stop coming."""
+    quiet = [0] * clients
+    errors: list[BaseException] = []
+
+    def run(i: int) -> None:
+        target = servers[i % len(servers)].target
+        try:
+            with Client(target, tenant="t", options=OWN_CONNECTION) as client:
+                n = 0
+                while quiet[i] < 5:
+                    answer = decide(client, f"{tag}-{i}-{n}", tags=[tag], limit=5, record_impressions=True)
+                    quiet[i] = 0 if answer.offers else quiet[i] + 1
+                    n += 1
+        except BaseException as exc:  # reported below: a failing thread must fail the test
+            errors.append(exc)
+
+    threads = [threading.Thread(target=run, args=(i,)) for i in range(clients)]
+    for thread in threads:
+        thread.start()
+    for thread in threads:
+        thread.join(timeout=180)
+    assert not errors, errors[:3]
+
+
+def test_a_server_killed_under_load_loses_nothing_it_acknowledged_and_the_others_serve_on(tmp_path: Path) -> None:
+    db = tmp_path / "killed.db"
+    with ExitStack() as stack:
+        servers = [stack.enter_context(ServerProcess(db)) for _ in range(3)]
+        with Client(servers[0].target, tenant="t") as setup:
+            offer_id = make_offer(setup, budget={"maxImpressions": 100_000})
+        eventually(functools.partial(_served_everywhere, servers, "", {offer_id}), "every server has the offer")
+        acknowledged: list[str] = []  # outcome ids of recorded clicks
+        impressions: list[str] = []  # decision ids that returned the offer
+        stop = threading.Event()
+        failures: dict[int, int] = {}
+
+        def load(i: int) -> None:
+            target = servers[i % 3].target
+            with Client(target, tenant="t", options=OWN_CONNECTION) as client:
+                n = 0
+                while not stop.is_set():
+                    n += 1
+                    try:
+                        answer = decide(client, f"k{i}-{n}", record_impressions=True, timeout=10)
+                        if answer.offers:
+                            impressions.append(answer.decision_id)
+                        click = client.record_outcome(f"k{i}-{n}", offer_id, "click", new_key(), timeout=10)
+                        acknowledged.append(click.outcome_id)
+                    except Exception:  # the killed server's clients fail from then on
+                        failures[i % 3] = failures.get(i % 3, 0) + 1
+                        if i % 3 != 0:
+                            raise
+
+        threads = [threading.Thread(target=load, args=(i,)) for i in range(12)]
+        for thread in threads:
+            thread.start()
+        eventually(lambda: len(acknowledged) >= 100, "load on every server")
+        servers[0].kill()
+        before = len(acknowledged)
+        eventually(lambda: len(acknowledged) >= before + 100, "the other servers keep serving")
+        stop.set()
+        for thread in threads:
+            thread.join(timeout=60)
+        assert set(failures) <= {0}, failures
+    stored_clicks = {row[0] for row in backends.query(db, "SELECT id FROM outcomes WHERE type = 2")}
+    assert set(acknowledged) <= stored_clicks
+    assert _impressions(db, offer_id) >= len(impressions)  # every impression a decision returned is stored
