@@ -137,9 +137,11 @@ class SharedHistories:
         keys = self._keys(key)
         known_copy, known_version = (held[0], held[1]) if held is not None else (b"", -1)
         try:
-            version, copy, blob = await self._read_script(keys=keys, args=[known_copy, known_version, HISTORY_SECONDS])
+            version, copy, blob = await self._read_script(keys=keys, args=[known_copy, known_version])
         except redis.RedisError as exc:
             raise redis_unreachable(first_line(exc)) from None
+        if key in self._stale:  # a copy an append did not reach, not yet deleted: only Postgres is right
+            copy = b""
         self._telemetry.customer_cache(hit=bool(copy))
         if copy and blob is None and held is not None:
             history = held[2]  # unchanged since this server read it
@@ -149,7 +151,7 @@ class SharedHistories:
                 history = CustomerHistory(decode(blob))
             else:
                 history = await self._load(tenant, customer, lambda _: None)
-                copy = await self._copy(keys, version, history)
+                copy = await self._copy(keys, version, history) if key not in self._stale else b""
             self._hold(key, copy, version, history)
         self._merge_unsent(key, history)
         return history if history.events else None
