@@ -157,6 +157,28 @@ def test_a_customer_s_outcomes_on_one_server_count_on_the_other_even_after_redis
             assert ids(decide(b, "carol")) == [offer_id]
 
 
+def test_a_copy_that_missed_an_outcome_is_not_trusted_while_redis_refuses_writes(tmp_path: Path) -> None:
+    """Redis answering reads but refusing writes (no replica for min-replicas-to-write): the click is stored
+    in Postgres but cannot reach the customer's copy in Redis, so the server reads the customer from Postgres."""
+    url = _database()
+    with (
+        backends.RedisServer(tmp_path / "redis") as redis,
+        _on(url, redis) as server,
+        Client(server.target, tenant="t") as client,
+    ):
+        offer_id = make_offer(client)
+        policy(client, "outcomeSuppression", {"outcomeTypes": ["click"], "minCount": 1, "windowDays": 30})
+        assert ids(decide(client, "alice")) == [offer_id]  # Alice's (empty) history is copied into Redis
+        redis_cli = ["redis-cli", "-p", str(redis.port), "CONFIG", "SET", "min-replicas-to-write"]
+        subprocess.run([*redis_cli, "1"], check=True, capture_output=True, timeout=10)
+        try:
+            client.record_outcome("alice", offer_id, "click", new_key(), occurred_at=DECISION_TIME)
+            assert ids(decide(client, "alice")) == []  # her click counts, though her copy in Redis lacks it
+        finally:
+            subprocess.run([*redis_cli, "0"], check=True, capture_output=True, timeout=10)
+        eventually(lambda: ids(decide(client, "alice")) == [], "the same once Redis takes writes again")
+
+
 def server_serves(server: ServerProcess) -> bool:
     return server.health() == SERVING
 
