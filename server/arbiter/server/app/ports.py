@@ -1,7 +1,7 @@
 """What the use cases need from storage: the interfaces every backend implements (application layer).
 
-Each backend (storage/sqlite today, storage/memory for unit tests, Postgres
-and Redis next) provides a `Stores` bundle. The use cases hold the rules; the
+Each backend (storage/sqlite, storage/postgres with storage/redis, and
+storage/memory for unit tests) provides a `Stores` bundle. The use cases hold the rules; the
 stores only keep, find and count.
 
 Threading: everything here is called on the event loop. `CatalogStore.transact`
