@@ -8,7 +8,6 @@ from __future__ import annotations
 
 import subprocess
 import threading
-import time
 import uuid
 from pathlib import Path
 
@@ -114,12 +113,11 @@ def test_while_redis_is_away_recording_fails_fast_and_health_says_so_until_it_re
         assert [o.offer_id for o in decide(client, record_impressions=True).offers] == [offer_id]
         redis.stop()
         eventually(lambda: server.health() == NOT_SERVING, "health says NOT_SERVING while Redis is away")
-        started = time.monotonic()
+        # Answered UNAVAILABLE: a call held until its deadline would raise DeadlineExceededError instead.
         with pytest.raises(UnavailableError, match=r"shared counters \(Redis\) cannot be reached"):
             decide(client, "c-2", record_impressions=True, timeout=BOUND)
         with pytest.raises(UnavailableError, match=r"shared counters \(Redis\) cannot be reached"):
             client.record_outcome("c-3", offer_id, "impression", new_key(), timeout=BOUND)
-        assert time.monotonic() - started < BOUND  # answered, not held until the caller gives up
         assert [o.offer_id for o in decide(client, "c-4").offers] == [offer_id]  # without recording: served
         client.record_outcome("c-1", offer_id, "click", new_key())  # what needs no counter is recorded
         redis.start()
